@@ -1,5 +1,7 @@
 //! Endpoint logic shared by the S3 endpoint Lambda functions: the domain values, the DynamoDB
 //! store, policy rendering, the connection test, the HTTP layer and revalidation.
 
+pub mod check;
 pub mod clock;
 pub mod domain;
+pub mod store;

@@ -1,0 +1,181 @@
+//! Persistence of endpoints, their health, the tenants' External IDs and idempotency records.
+//!
+//! The handlers depend on the [`EndpointStore`] trait; [`dynamo`] implements it on one
+//! DynamoDB table whose definition is in `template.yaml`.
+
+use crate::domain::{AccessMode, Endpoint, EndpointId, ExternalId, Health, Prefix, TenantId};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use time::OffsetDateTime;
+
+/// The most endpoints one list call returns.
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+/// Failures of the store, named after the condition that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("an endpoint named {name:?} already exists: {existing}")]
+    NameTaken { name: String, existing: EndpointId },
+
+    #[error("prefix {prefix:?} conflicts with endpoint {existing} on prefix {existing_prefix:?} of the same bucket")]
+    PrefixConflict {
+        prefix: Prefix,
+        existing: EndpointId,
+        existing_prefix: Prefix,
+    },
+
+    #[error("an endpoint with id {0} already exists")]
+    IdExists(EndpointId),
+
+    #[error("endpoint {0} was not found")]
+    NotFound(EndpointId),
+
+    #[error("the pagination cursor is invalid; request the first page again without a cursor")]
+    InvalidCursor,
+
+    /// DynamoDB could not be reached, timed out, or kept throttling after the bounded retries.
+    #[error("the endpoint store is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+
+    /// A stored item failed validation, which means it was written by something else.
+    #[error("a stored item is invalid: {0}")]
+    Corrupt(String),
+}
+
+/// Filters and paging of a list call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Only endpoints of this mode; a feature filter becomes the mode it needs.
+    pub mode: Option<AccessMode>,
+    /// Page size, 1 to [`MAX_PAGE_SIZE`].
+    pub limit: u32,
+    /// The opaque cursor returned with the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of a tenant's endpoints, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointPage {
+    pub endpoints: Vec<Endpoint>,
+    /// Present when more endpoints follow; pass it back as [`ListQuery::cursor`].
+    pub next_cursor: Option<String>,
+}
+
+/// The result of a newer-only health write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HealthWrite {
+    /// The health was stored; `previous` is what it replaced.
+    Written { previous: Option<Health> },
+    /// A result checked at the same time or later is already stored, so nothing changed.
+    Stale,
+}
+
+/// A response kept under an `Idempotency-Key`, replayed when the same request comes again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// What the store holds for an `Idempotency-Key` when a request claims it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key was free and now belongs to this request.
+    Claimed,
+    /// Another request with this key is still running.
+    InProgress { request_hash: String },
+    /// A request with this key finished; replay its response if the hashes match.
+    Completed {
+        request_hash: String,
+        response: StoredResponse,
+    },
+}
+
+/// One page of a scan over every tenant's endpoints, for revalidation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanPage {
+    pub endpoints: Vec<Endpoint>,
+    /// Where the next page of this segment starts; `None` when the segment is done.
+    pub next_position: Option<String>,
+}
+
+#[async_trait]
+pub trait EndpointStore: Send + Sync {
+    /// Stores a new endpoint together with its name claim and its prefix claim on the bucket,
+    /// in one transaction.
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError>;
+
+    async fn get_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+    ) -> Result<Option<Endpoint>, StoreError>;
+
+    async fn list_endpoints(
+        &self,
+        tenant: &TenantId,
+        query: &ListQuery,
+    ) -> Result<EndpointPage, StoreError>;
+
+    /// Removes an endpoint, its name claim, its prefix claim and its health in one
+    /// transaction, and returns what was removed.
+    async fn delete_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+    ) -> Result<Endpoint, StoreError>;
+
+    /// Returns the tenant's External ID, storing `candidate` first if the tenant has none.
+    /// Concurrent first calls all return the one value that was stored.
+    async fn get_or_create_external_id(
+        &self,
+        tenant: &TenantId,
+        candidate: ExternalId,
+    ) -> Result<ExternalId, StoreError>;
+
+    /// Stores `health` unless a result checked at the same time or later is already stored.
+    async fn record_health(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        health: &Health,
+    ) -> Result<HealthWrite, StoreError>;
+
+    /// Returns the stored health of each endpoint in `ids` that has one.
+    async fn get_health(
+        &self,
+        tenant: &TenantId,
+        ids: &[EndpointId],
+    ) -> Result<HashMap<EndpointId, Health>, StoreError>;
+
+    /// Claims `key` for a request whose canonical form hashes to `request_hash`, or returns
+    /// what an earlier request with the same key left.
+    async fn claim_idempotency_key(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        request_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<IdempotencyClaim, StoreError>;
+
+    /// Records the response of the request that claimed `key`.
+    async fn complete_idempotency_key(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError>;
+
+    /// Frees `key` after its request failed in a way that a retry may fix.
+    async fn release_idempotency_key(&self, tenant: &TenantId, key: &str)
+        -> Result<(), StoreError>;
+
+    /// Returns one page of `segment` (of `total_segments`) of all endpoints of all tenants.
+    async fn scan_endpoints(
+        &self,
+        segment: u32,
+        total_segments: u32,
+        position: Option<&str>,
+        limit: u32,
+    ) -> Result<ScanPage, StoreError>;
+}
