@@ -3,5 +3,8 @@
 
 pub mod check;
 pub mod clock;
+pub mod config;
 pub mod domain;
+pub mod handlers;
+pub mod http;
 pub mod store;
