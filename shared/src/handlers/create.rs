@@ -12,7 +12,7 @@ use super::{run_connection_test, tenant_external_id, EndpointView};
 use crate::check::{ConnectionTester, TestReport};
 use crate::clock::{Clock, IdGenerator};
 use crate::config::AuthConfig;
-use crate::domain::{Endpoint, EndpointInput, EndpointSpec, FieldError};
+use crate::domain::{Endpoint, EndpointInput, EndpointSpec, FieldError, TenantId};
 use crate::http::{self, endpoint_not_found, ApiError, Caller, QueryParams, Reply, Route};
 use crate::store::{EndpointStore, IdempotencyClaim, StoreError, StoredResponse};
 use ::http::{header, HeaderValue, Method, StatusCode};
@@ -199,7 +199,9 @@ async fn create_endpoint(
         created_by: caller.subject.clone(),
     };
     http::record_endpoint(&endpoint.id);
-    app.store.create_endpoint(&endpoint).await?;
+    if let Err(error) = app.store.create_endpoint(&endpoint).await {
+        return Err(conflict_for_caller(app.store.as_ref(), &caller.tenant, error).await);
+    }
     tracing::info!(skip_test = create.skip_test, "endpoint created");
 
     let health = match &report {
@@ -207,6 +209,26 @@ async fn create_endpoint(
         None => None,
     };
     created_reply(endpoint, health, report)
+}
+
+/// Maps a failed create to its error, hiding which endpoint of another tenant holds an
+/// overlapping prefix: prefixes are claimed per bucket, across tenants.
+async fn conflict_for_caller(
+    store: &dyn EndpointStore,
+    tenant: &TenantId,
+    error: StoreError,
+) -> ApiError {
+    let StoreError::PrefixConflict {
+        prefix, existing, ..
+    } = &error
+    else {
+        return error.into();
+    };
+    match store.get_endpoint(tenant, existing).await {
+        Ok(Some(endpoint)) if endpoint.tenant == *tenant => error.into(),
+        Ok(_) => http::foreign_prefix_conflict(prefix),
+        Err(lookup) => lookup.into(),
+    }
 }
 
 /// Stores the passed test as the new endpoint's first health. The endpoint is saved by then,

@@ -4,7 +4,7 @@ use super::EndpointView;
 use crate::config::AuthConfig;
 use crate::domain::{AccessMode, EndpointId, Feature, TenantId};
 use crate::http::{self, endpoint_not_found, ApiError, Caller, QueryParams, Reply, Route};
-use crate::store::{EndpointStore, ListQuery, MAX_PAGE_SIZE};
+use crate::store::{EndpointStore, ListQuery, StoreError, MAX_PAGE_SIZE};
 use ::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -54,11 +54,13 @@ struct EndpointList {
 }
 
 async fn list(app: &ListApp, caller: &Caller, request: &Request) -> Result<Reply, ApiError> {
-    let query = list_query(&QueryParams::parse(
-        request,
-        &["mode", "feature", "limit", "cursor"],
-    )?)?;
-    let page = app.store.list_endpoints(&caller.tenant, &query).await?;
+    let params = QueryParams::parse(request, &["mode", "feature", "limit", "cursor"])?;
+    let query = list_query(&params)?;
+    let page = match app.store.list_endpoints(&caller.tenant, &query).await {
+        Ok(page) => page,
+        Err(StoreError::InvalidCursor) => return Err(invalid_cursor(&query)),
+        Err(error) => return Err(error.into()),
+    };
 
     // The store scopes every query to the tenant; dropping anything else here keeps a store
     // bug from showing one tenant's endpoints to another.
@@ -160,6 +162,14 @@ fn parse_limit(raw: &str) -> Result<u32, ApiError> {
             format!("limit must be a whole number from 1 to {MAX_PAGE_SIZE}"),
         )),
     }
+}
+
+fn invalid_cursor(query: &ListQuery) -> ApiError {
+    ApiError::bad_parameter(
+        "cursor",
+        query.cursor.as_deref().unwrap_or(""),
+        "cursor is invalid or belongs to another query; request the first page again without a cursor",
+    )
 }
 
 fn query_error(error: crate::domain::FieldError) -> ApiError {

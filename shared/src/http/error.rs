@@ -57,7 +57,8 @@ pub enum ApiError {
     Conflict {
         detail: String,
         error: FieldError,
-        conflicting: ConflictingEndpoint,
+        /// The endpoint in the way, `None` when it belongs to another tenant.
+        conflicting: Option<ConflictingEndpoint>,
     },
 
     #[error("a request with this Idempotency-Key is still in progress")]
@@ -207,9 +208,14 @@ impl ApiError {
                 detail,
                 error,
                 conflicting,
-            } => Problem::new(status, "conflict", "Conflict", detail)
-                .with_errors(vec![error.clone()])
-                .with_extension("conflicting_endpoint", conflicting),
+            } => {
+                let problem = Problem::new(status, "conflict", "Conflict", detail)
+                    .with_errors(vec![error.clone()]);
+                match conflicting {
+                    Some(endpoint) => problem.with_extension("conflicting_endpoint", endpoint),
+                    None => problem,
+                }
+            }
             Self::IdempotencyInProgress => Problem::new(
                 status,
                 "idempotency-key-in-progress",
@@ -315,11 +321,11 @@ impl From<StoreError> for ApiError {
                     &name,
                     format!("name is already used by endpoint {existing}"),
                 ),
-                conflicting: ConflictingEndpoint {
+                conflicting: Some(ConflictingEndpoint {
                     id: existing,
                     name: Some(name),
                     prefix: None,
-                },
+                }),
             },
             StoreError::PrefixConflict {
                 prefix,
@@ -339,11 +345,11 @@ impl From<StoreError> for ApiError {
                         existing_prefix.as_str()
                     ),
                 ),
-                conflicting: ConflictingEndpoint {
+                conflicting: Some(ConflictingEndpoint {
                     id: existing,
                     name: None,
                     prefix: Some(existing_prefix),
-                },
+                }),
             },
             StoreError::NotFound(id) => Self::NotFound(endpoint_not_found(&id)),
             StoreError::InvalidCursor => Self::bad_parameter(
@@ -354,6 +360,23 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(_) => Self::Unavailable(error),
             StoreError::IdExists(_) | StoreError::Corrupt(_) => Self::Internal(Box::new(error)),
         }
+    }
+}
+
+/// Builds the 409 for a prefix that overlaps an endpoint of another tenant on the same
+/// bucket, which names neither that endpoint nor its prefix.
+pub fn foreign_prefix_conflict(prefix: &Prefix) -> ApiError {
+    ApiError::Conflict {
+        detail: format!(
+            "prefix {:?} overlaps a prefix on the same bucket that another platform account has connected; choose a prefix in a separate folder",
+            prefix.as_str()
+        ),
+        error: FieldError::new(
+            "prefix",
+            prefix.as_str(),
+            "prefix overlaps a prefix that another platform account uses on this bucket",
+        ),
+        conflicting: None,
     }
 }
 
