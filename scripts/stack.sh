@@ -14,7 +14,8 @@
 #   env      Print the path and contents of .local/stack.env.
 #
 # Both servers listen on 127.0.0.1 only, and `start` checks that with ss. Nothing downloads
-# at run time. Logs go to .local/logs/.
+# at run time. Logs go to .local/logs/. STACK_START_TIMEOUT_SECONDS (default 120) sets how
+# long `start` waits for each server to respond.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -159,10 +160,10 @@ pid_file_of() {
 # Succeeds when PID is alive (not a zombie) and its command line contains MARKER.
 is_stack_process() {
     local pid="$1" marker="$2" state
-    [ -r "/proc/$pid/stat" ] || return 1
-    state="$(sed 's/^[^)]*) \(.\).*/\1/' "/proc/$pid/stat")"
-    [ "$state" != Z ] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$marker"
+    # The process can exit between the reads, so a missing /proc entry means "not running".
+    state="$(sed 's/^[^)]*) \(.\).*/\1/' "/proc/$pid/stat" 2>/dev/null)" || return 1
+    [ -n "$state" ] && [ "$state" != Z ] || return 1
+    { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "$marker"
 }
 
 stop_server() {

@@ -38,7 +38,8 @@ public final class DynamoDbLoopback {
     // safeStart() throws when the port cannot be bound. start() would print the error and
     // return, which leaves a process that runs but never listens.
     proxy.safeStart();
-    System.out.println("DynamoDB Local listening on " + LOOPBACK_HOST + " with arguments " + String.join(" ", args));
+    System.out.println(
+        "DynamoDB Local listening on " + LOOPBACK_HOST + " with arguments " + String.join(" ", args));
     proxy.join();
   }
 }

@@ -28,6 +28,11 @@ What each patch closes, and what AWS does instead:
 * ``RegionRedirectMiddleware``: moto serves S3 requests for any client region. AWS rejects a
   client whose SigV4 scope names another region than the bucket's with 301 (HeadBucket,
   HeadObject, PermanentRedirect) or 400 (AuthorizationHeaderMalformed).
+
+NOTE: Still unlike AWS: session policies and session tags of AssumeRole are ignored, policy
+variables such as ``${aws:username}`` are not substituted, condition operators other than
+the String, Arn, Bool and Null families (with IfExists) make a statement fail closed, and
+expiry of temporary credentials is not enforced.
 """
 
 from __future__ import annotations
@@ -61,8 +66,9 @@ SUPPORTED_MOTO_VERSION = "5.2.5"
 
 log = logging.getLogger("moto_ext")
 
-# Kinds of Principal match. AWS treats the two differently within one account: a resource policy that names the caller itself grants access on its own, while one
-# that names the caller's account (or everyone) needs an identity policy as well.
+# Kinds of Principal match. AWS treats the two differently within one account: a resource
+# policy that names the caller itself grants access on its own, while one that names the
+# caller's account (or everyone) needs an identity policy as well.
 PRINCIPAL_NAMED = "named"
 PRINCIPAL_BROAD = "broad"
 
@@ -488,9 +494,9 @@ def statement_is_action_permitted(
     principal: str | None = None,
     incoming_condition_values: dict[str, str] | None = None,
 ) -> PermissionResult:
-    """Replace ``IAMPolicyStatement.is_action_permitted`` for moto's other callers.
+    """Evaluate one statement as AWS does, in place of ``IAMPolicyStatement.is_action_permitted``.
 
-    moto also evaluates bucket policies through this method, without a principal.
+    moto also calls it for bucket policies, without a principal.
     """
     caller = caller_from_arn(principal) if principal else None
     context = {
@@ -571,7 +577,7 @@ def _patch_auth_error(kind: str) -> Callable[..., None]:
     return raise_error
 
 
-# --- S3 wrong-region responses ---------------------------------------------------------------------
+# --- S3 wrong-region responses --------------------------------------------------------------
 
 _CREDENTIAL_SCOPE_PATTERN = re.compile(
     r"Credential=[^/,\s]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request"
@@ -606,7 +612,7 @@ def wrong_region_response(
 ) -> tuple[str, list[tuple[str, str]], bytes] | None:
     """Return AWS's response when an S3 client signs for another region than the bucket's.
 
-    Real S3 responds so before it authorizes the request:
+    Real S3 sends these responses before it authorizes the request:
 
     * HEAD (HeadBucket, HeadObject): 301 with no body and ``x-amz-bucket-region``.
     * a client that signs for us-east-1: 400 AuthorizationHeaderMalformed, naming the
@@ -624,6 +630,10 @@ def wrong_region_response(
     client_region = scope[0]
     bucket_name = environ.get("PATH_INFO", "").lstrip("/").split("/", 1)[0]
     if not bucket_name:
+        return None
+    # GetBucketLocation returns the region of a bucket to a client in any region.
+    query_keys = {item.split("=", 1)[0] for item in environ.get("QUERY_STRING", "").split("&")}
+    if "location" in query_keys:
         return None
     bucket_region = _bucket_region(bucket_name)
     if bucket_region is None or bucket_region == client_region:

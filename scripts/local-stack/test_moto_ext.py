@@ -497,7 +497,7 @@ def test_cross_account_bucket_access_needs_bucket_policy(stack: Stack) -> None:
     assert s3.get_object(Bucket=bucket, Key="shared/a.csv")["Body"].read() == b"a"
 
 
-# --- S3 wrong-region responses ---------------------------------------------------------------------
+# --- S3 wrong-region responses --------------------------------------------------------------
 
 
 def test_wrong_region_head_bucket_gets_301(stack: Stack) -> None:
@@ -545,6 +545,18 @@ def test_us_east_1_signature_gets_malformed_header_error(stack: Stack) -> None:
     error = ElementTree.fromstring(response.body)
     assert error.findtext("Code") == "AuthorizationHeaderMalformed"
     assert error.findtext("Region") == "ap-southeast-2"
+
+
+def test_get_bucket_location_works_from_any_region(stack: Stack) -> None:
+    customer = stack.customer_account_ids[0]
+    bucket = create_bucket(stack, customer, "eu-west-1", {})
+
+    response = signed_request(
+        stack, "GET", f"/{bucket}?location", "us-east-1", stack.admin_credentials(customer)
+    )
+
+    assert response.status == 200
+    assert ElementTree.fromstring(response.body).text == "eu-west-1"
 
 
 def test_region_check_precedes_authorization(stack: Stack) -> None:

@@ -45,7 +45,8 @@ impl Stack {
         let metadata_disabled = required_var("AWS_EC2_METADATA_DISABLED");
         assert_eq!(
             metadata_disabled, "true",
-            "AWS_EC2_METADATA_DISABLED must be true so that no SDK asks the instance metadata service for credentials"
+            "AWS_EC2_METADATA_DISABLED must be true, so that no SDK queries the instance metadata \
+             service for credentials"
         );
 
         let endpoints = StackEndpoints {
