@@ -9,7 +9,7 @@ checks off, which is moto's default.
 
 Accounts and identities, seeded by ``seed.py`` once the server responds:
 
-* The platform account 111111111111 holds the platform principal, the role
+* The platform account 111111111111 contains the platform principal, the role
   ``arn:aws:iam::111111111111:role/s3-endpoints-platform``. The service runs with that role's
   session credentials. Its trust policy trusts the platform account, and its permissions
   policy allows ``sts:AssumeRole`` and ``sts:TagSession`` on any role, and EventBridge.

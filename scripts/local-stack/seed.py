@@ -25,7 +25,8 @@ PLATFORM_ROLE_NAME = "s3-endpoints-platform"
 ADMIN_USER_NAME = "stack-admin"
 PLATFORM_SESSION_SECONDS = 12 * 60 * 60
 
-# moto reads these while IAM checks are off, and ignores them once the checks are on.
+# Any access key works while IAM checks are off. Once they are on, moto rejects this one,
+# because no account created it.
 SEEDING_ACCESS_KEY_ID = "AKIASEEDINGSTACK0000"
 SEEDING_SECRET_ACCESS_KEY = "seeding-secret"
 
