@@ -155,7 +155,7 @@ for _ in $(seq 1 50); do
     sleep 0.2
 done
 if ! $runtime_ready; then
-    echo "the local Lambda runtime API did not start within 10s; see $log_dir/runtime-api.log" >&2
+    echo "the local Lambda runtime API did not start within 10 s. Its output is in $log_dir/runtime-api.log." >&2
     exit 1
 fi
 
