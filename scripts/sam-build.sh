@@ -61,6 +61,24 @@ build_dir=.local/sam-build
 # provided.al2023 ships glibc 2.34, so a binary that needs a newer symbol version fails there.
 max_glibc=2.34
 
+# Check the inputs of the invoke step before the slow build.
+if ! $build_only; then
+    for entry in "${functions[@]}"; do
+        read -r _ _ fixture <<<"$entry"
+        if [[ ! -f "$fixture" ]]; then
+            echo "missing fixture $fixture. Add it, or run with --build-only." >&2
+            exit 1
+        fi
+    done
+
+    if [[ -n "$env_file" ]]; then
+        if grep -E '^AWS_ENDPOINT_URL[A-Z_]*=' "$env_file" | grep -vqE '=https?://(127\.[0-9.]+|localhost|\[::1\])(:[0-9]+)?(/|$)'; then
+            echo "$env_file sets an AWS_ENDPOINT_URL that is not a loopback URL" >&2
+            exit 1
+        fi
+    fi
+fi
+
 # shellcheck source=scripts/venv.sh
 source scripts/venv.sh
 ensure_venv .local/sam-venv scripts/requirements-sam.txt
@@ -104,21 +122,6 @@ done
 
 if $build_only; then
     exit 0
-fi
-
-for entry in "${functions[@]}"; do
-    read -r _ _ fixture <<<"$entry"
-    if [[ ! -f "$fixture" ]]; then
-        echo "missing fixture $fixture" >&2
-        exit 1
-    fi
-done
-
-if [[ -n "$env_file" ]]; then
-    if grep -E '^AWS_ENDPOINT_URL[A-Z_]*=' "$env_file" | grep -vqE '=https?://(127\.[0-9.]+|localhost|\[::1\])(:[0-9]+)?(/|$)'; then
-        echo "$env_file sets an AWS_ENDPOINT_URL that is not a loopback URL" >&2
-        exit 1
-    fi
 fi
 
 free_port() {
