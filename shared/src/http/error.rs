@@ -53,13 +53,8 @@ pub enum ApiError {
     #[error("method {method} not allowed")]
     MethodNotAllowed { method: Method, allow: Vec<Method> },
 
-    #[error("conflict: {detail}")]
-    Conflict {
-        detail: String,
-        error: FieldError,
-        /// The endpoint in the way, `None` when it belongs to another tenant.
-        conflicting: Option<ConflictingEndpoint>,
-    },
+    #[error("conflict: {}", .0.detail)]
+    Conflict(Box<Conflict>),
 
     #[error("a request with this Idempotency-Key is still in progress")]
     IdempotencyInProgress,
@@ -81,6 +76,16 @@ pub enum ApiError {
 
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A name or prefix that another saved endpoint already holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub detail: String,
+    /// The rejected field of the new endpoint.
+    pub error: FieldError,
+    /// The endpoint in the way, `None` when it belongs to another tenant.
+    pub conflicting: Option<ConflictingEndpoint>,
 }
 
 /// The saved endpoint that a new endpoint conflicts with.
@@ -154,7 +159,7 @@ impl ApiError {
             }
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict { .. } | Self::IdempotencyInProgress => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::IdempotencyInProgress => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -204,14 +209,10 @@ impl ApiError {
                 "Method not allowed",
                 format!("{method} is not allowed here; use {}", join_methods(allow)),
             ),
-            Self::Conflict {
-                detail,
-                error,
-                conflicting,
-            } => {
-                let problem = Problem::new(status, "conflict", "Conflict", detail)
-                    .with_errors(vec![error.clone()]);
-                match conflicting {
+            Self::Conflict(conflict) => {
+                let problem = Problem::new(status, "conflict", "Conflict", &conflict.detail)
+                    .with_errors(vec![conflict.error.clone()]);
+                match &conflict.conflicting {
                     Some(endpoint) => problem.with_extension("conflicting_endpoint", endpoint),
                     None => problem,
                 }
@@ -312,7 +313,7 @@ impl From<ValidationErrors> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::NameTaken { name, existing } => Self::Conflict {
+            StoreError::NameTaken { name, existing } => Self::Conflict(Box::new(Conflict {
                 detail: format!(
                     "an endpoint named {name:?} already exists ({existing}); choose another name"
                 ),
@@ -326,12 +327,12 @@ impl From<StoreError> for ApiError {
                     name: Some(name),
                     prefix: None,
                 }),
-            },
+            })),
             StoreError::PrefixConflict {
                 prefix,
                 existing,
                 existing_prefix,
-            } => Self::Conflict {
+            } => Self::Conflict(Box::new(Conflict {
                 detail: format!(
                     "prefix {:?} overlaps prefix {:?} of endpoint {existing} on the same bucket; endpoints on one bucket need prefixes where neither contains the other",
                     prefix.as_str(),
@@ -350,7 +351,7 @@ impl From<StoreError> for ApiError {
                     name: None,
                     prefix: Some(existing_prefix),
                 }),
-            },
+            })),
             StoreError::NotFound(id) => Self::NotFound(endpoint_not_found(&id)),
             StoreError::InvalidCursor => Self::bad_parameter(
                 "cursor",
@@ -366,7 +367,7 @@ impl From<StoreError> for ApiError {
 /// Builds the 409 for a prefix that overlaps an endpoint of another tenant on the same
 /// bucket, which names neither that endpoint nor its prefix.
 pub fn foreign_prefix_conflict(prefix: &Prefix) -> ApiError {
-    ApiError::Conflict {
+    ApiError::Conflict(Box::new(Conflict {
         detail: format!(
             "prefix {:?} overlaps a prefix on the same bucket that another platform account has connected; choose a prefix in a separate folder",
             prefix.as_str()
@@ -377,7 +378,7 @@ pub fn foreign_prefix_conflict(prefix: &Prefix) -> ApiError {
             "prefix overlaps a prefix that another platform account uses on this bucket",
         ),
         conflicting: None,
-    }
+    }))
 }
 
 /// The detail of a 404 for an endpoint id, the same whether the id is unknown, malformed or
