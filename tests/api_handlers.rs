@@ -1,8 +1,9 @@
 //! Behaviour of the API handlers across requests: tenant isolation, idempotent creates,
 //! conflicts, failed connection tests, health and paging, and the errors for bad input.
 //!
-//! NOTE: these run on the in-memory store and the scripted connection test; once the DynamoDB
-//! store and the tester are merged they should also run against DynamoDB Local and moto.
+//! NOTE: these run on the in-memory store and the scripted connection test. They do not yet
+//! run against DynamoDB Local and moto, so the real store's cursor and claim behaviour is
+//! covered only by the store's own tests.
 
 mod api;
 

@@ -3,13 +3,13 @@
 
 use crate::domain::RoleArn;
 
-/// Name of the DynamoDB table that holds endpoints, health, External IDs and idempotency keys.
+/// Name of the DynamoDB table of endpoints, health, External IDs and idempotency keys.
 pub const TABLE_NAME: &str = "TABLE_NAME";
 /// ARN of the platform role that customers' trust policies name.
 pub const PLATFORM_PRINCIPAL_ARN: &str = "PLATFORM_PRINCIPAL_ARN";
 /// Product name written into rendered policies and instructions.
 pub const PLATFORM_NAME: &str = "PLATFORM_NAME";
-/// Optional: the JWT claim that holds the tenant id, `tenant_id` when unset.
+/// Optional: the JWT claim that contains the tenant id, `tenant_id` when unset.
 pub const TENANT_CLAIM: &str = "TENANT_CLAIM";
 
 /// The JWT claim read when [`TENANT_CLAIM`] is unset.
@@ -29,10 +29,10 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
 }
 
-/// How the tenant is read from the authorizer context.
+/// Settings for reading the tenant from the authorizer context.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthConfig {
-    /// The JWT claim that holds the tenant id. A Lambda authorizer always passes it as
+    /// The JWT claim that contains the tenant id. A Lambda authorizer always passes it as
     /// `tenant_id` in its context instead.
     pub tenant_claim: String,
 }

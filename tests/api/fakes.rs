@@ -65,7 +65,7 @@ impl MemoryStore {
     }
 }
 
-/// A cursor names its tenant and filter, so that it pages only the query that produced it.
+/// Encodes a cursor with its tenant and filter, so that it pages only the query that produced it.
 fn encode_cursor(tenant: &TenantId, query: &ListQuery, last: &EndpointId) -> String {
     let mode = query.mode.map_or("any", |mode| mode.as_str());
     format!("{}~{mode}~{last}", tenant.as_str())
@@ -298,8 +298,8 @@ impl EndpointStore for MemoryStore {
     }
 }
 
-/// A connection test that passes or fails as told, after an optional delay, and counts its
-/// runs.
+/// A connection test that passes or fails as configured, after an optional delay, and counts
+/// its runs.
 #[derive(Default)]
 pub struct ScriptedTester {
     pub fail: AtomicBool,

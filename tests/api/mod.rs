@@ -120,7 +120,7 @@ impl Harness {
     }
 }
 
-/// A valid endpoint body; `name` and `prefix` vary so that several endpoints coexist.
+/// Builds a valid endpoint body. Vary `name` and `prefix` to let several endpoints coexist.
 pub fn endpoint_body(name: &str, prefix: &str) -> Value {
     json!({
         "name": name,
@@ -173,7 +173,7 @@ impl Answer {
             .unwrap_or("")
     }
 
-    /// The `field` of every entry in a problem's `errors`.
+    /// Returns the `field` of every entry in a problem's `errors`.
     pub fn error_fields(&self) -> Vec<String> {
         self.body["errors"]
             .as_array()

@@ -28,10 +28,10 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// How long a key is remembered.
 pub const IDEMPOTENCY_KEY_TTL: Duration = Duration::hours(24);
 
-/// The longest key accepted, in bytes.
+/// The maximum key length, in bytes.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
-/// What create-endpoint needs.
+/// The state of create-endpoint.
 pub struct CreateApp {
     pub store: Arc<dyn EndpointStore>,
     pub tester: Arc<dyn ConnectionTester>,
@@ -90,7 +90,7 @@ async fn create(app: &CreateApp, caller: &Caller, request: &Request) -> Result<R
     }
 }
 
-/// Runs the create under `key`, or answers from what an earlier request with it left.
+/// Runs the create under `key`, or returns what an earlier request with the same key left.
 async fn create_once(
     app: &CreateApp,
     caller: &Caller,
@@ -147,8 +147,8 @@ async fn settle_key(
         Err(_) => store.release_idempotency_key(&caller.tenant, key).await,
     };
     // NOTE: the endpoint exists whether or not this write succeeds. A key left claimed makes
-    // retries answer 409 until it expires, and a create retried under a new key hits the
-    // name conflict, so no duplicate is stored either way.
+    // retries get 409 until it expires, and a create retried under a new key hits the name
+    // conflict, so no duplicate is stored either way.
     if let Err(error) = result {
         tracing::error!(error = %error, "storing the idempotency key's outcome failed");
     }
@@ -211,8 +211,8 @@ async fn create_endpoint(
     created_reply(endpoint, health, report)
 }
 
-/// Maps a failed create to its error, hiding which endpoint of another tenant holds an
-/// overlapping prefix: prefixes are claimed per bucket, across tenants.
+/// Maps a failed create to its error. Prefixes are claimed per bucket across tenants, so an
+/// overlap with another tenant's endpoint is reported without naming that endpoint.
 async fn conflict_for_caller(
     store: &dyn EndpointStore,
     tenant: &TenantId,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// Page size when the request sets no `limit`.
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
 
-/// What list-endpoints needs.
+/// The state of list-endpoints.
 pub struct ListApp {
     pub store: Arc<dyn EndpointStore>,
     pub auth: AuthConfig,
@@ -128,8 +128,8 @@ fn list_query(params: &QueryParams) -> Result<ListQuery, ApiError> {
     })
 }
 
-/// A feature filter becomes the mode it needs; a mode and a feature that need different
-/// modes can match nothing, which is a client mistake.
+/// Turns a feature filter into the mode it needs. A mode and a feature that need different
+/// modes can match nothing, so the pair is rejected as a client mistake.
 fn combine_mode_and_feature(
     mode: Option<AccessMode>,
     feature: Option<Feature>,

@@ -18,8 +18,8 @@ use serde::Serialize;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-/// The longest a connection test may run. The functions time out after 10 seconds, and the
-/// rest of the request needs a few store calls.
+/// The maximum duration of a connection test. The functions time out after 10 seconds, and
+/// the rest of the request needs a few store calls.
 pub const MAX_TEST_DURATION: Duration = Duration::from_secs(7);
 
 /// Time kept free after the connection test for the store calls and the response.

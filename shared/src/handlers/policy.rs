@@ -10,7 +10,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use std::sync::Arc;
 
-/// What render-policy needs.
+/// The state of render-policy.
 pub struct PolicyApp {
     pub store: Arc<dyn EndpointStore>,
     pub auth: AuthConfig,

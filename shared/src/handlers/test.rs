@@ -14,7 +14,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use std::sync::Arc;
 
-/// What test-endpoint needs.
+/// The state of test-endpoint.
 pub struct TestApp {
     pub store: Arc<dyn EndpointStore>,
     pub tester: Arc<dyn ConnectionTester>,

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 /// The key of the tenant id in a Lambda authorizer's context.
 pub const LAMBDA_TENANT_KEY: &str = "tenant_id";
 
-/// Who sent the request.
+/// The sender of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub tenant: TenantId,
@@ -27,7 +27,7 @@ pub struct Caller {
     pub subject: String,
 }
 
-/// Where the authorizer put its facts about the caller.
+/// The part of the authorizer context that describes the caller.
 enum AuthorizerFacts<'a> {
     /// Claims of a verified JWT: an HTTP API JWT authorizer or a REST API Cognito authorizer.
     Jwt(JwtClaims<'a>),

@@ -1,12 +1,16 @@
 //! The one error type of the HTTP layer and its mapping to problem details (RFC 9457).
 //!
-//! Status codes: 400 for a request that cannot be read (malformed JSON, a body that is not an
-//! object, invalid query parameters or headers); 422 for a readable body whose fields break
-//! the rules (invalid values, wrong JSON types, unknown fields), for a failed connection test
-//! and for an `Idempotency-Key` reused with another body; 401 without a usable tenant; 404 for
-//! an unknown route or an endpoint the tenant does not own; 405, 409, 413, 415 as named; 503
-//! with `Retry-After` when the store is unavailable; 500 for everything else, with a generic
-//! detail because internal error text never reaches the response body.
+//! Status codes:
+//! - 400: the request cannot be read (malformed JSON, a body that is not an object, invalid
+//!   query parameters or headers).
+//! - 422: the body was read but its fields break the rules (invalid values, wrong JSON types,
+//!   unknown fields), the connection test failed, or an `Idempotency-Key` was reused with
+//!   another body.
+//! - 401: no usable tenant. 404: an unknown route, or an endpoint the tenant does not own.
+//! - 405, 409, 413 and 415 as their names say.
+//! - 503 with `Retry-After`: the store is unavailable.
+//! - 500: everything else, with a generic detail, because internal error text never reaches
+//!   the response body.
 
 use super::response::Reply;
 use crate::check::TestReport;
@@ -18,14 +22,14 @@ use serde_json::{Map, Value};
 
 /// Seconds a client waits before retrying when the store is unavailable.
 pub const UNAVAILABLE_RETRY_AFTER_SECS: u32 = 2;
-/// Seconds a client waits before retrying while another request holds its idempotency key.
+/// Seconds a client waits before retrying while another request owns its idempotency key.
 pub const IN_PROGRESS_RETRY_AFTER_SECS: u32 = 1;
 
 /// Prefix of every problem `type`. The types are relative URI references, stable identifiers
 /// that clients compare rather than pages to fetch.
 pub const PROBLEM_TYPE_PREFIX: &str = "/problems/";
 
-/// Why a request failed, carrying what the problem details show.
+/// A failed request, with what its problem details show.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("unauthorized: {0}")]
@@ -131,8 +135,8 @@ impl Problem {
     }
 
     fn with_extension(mut self, name: &str, value: impl Serialize) -> Self {
-        // NOTE: the values put here are plain data types whose serialization cannot fail, so
-        // a failure only drops the member.
+        // The values passed here are derived Serialize types without maps, whose
+        // serialization does not fail; if it did, only this member would be missing.
         if let Ok(value) = serde_json::to_value(value) {
             self.extensions.insert(name.to_owned(), value);
         }
@@ -167,12 +171,12 @@ impl ApiError {
         }
     }
 
-    /// Whether the server is at fault, which decides the log level.
+    /// Returns whether the server is at fault, which decides the log level.
     pub fn is_server_error(&self) -> bool {
         self.status().is_server_error()
     }
 
-    /// Builds the problem details that the client sees.
+    /// Builds the problem details sent to the client.
     pub fn problem(&self) -> Problem {
         let status = self.status();
         match self {
@@ -381,8 +385,8 @@ pub fn foreign_prefix_conflict(prefix: &Prefix) -> ApiError {
     }))
 }
 
-/// The detail of a 404 for an endpoint id, the same whether the id is unknown, malformed or
-/// owned by another tenant.
+/// Formats the detail of a 404 for an endpoint id. It is the same whether the id is unknown,
+/// malformed or owned by another tenant.
 pub fn endpoint_not_found(id: &impl std::fmt::Display) -> String {
     format!("endpoint {id} was not found")
 }

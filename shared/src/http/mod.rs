@@ -57,14 +57,20 @@ pub async fn respond(
     .await
 }
 
+/// Logs a failed request. Client errors are logged by problem type and field names only,
+/// because their details echo values from the request body.
 fn log_failure(failure: &ApiError) {
     let status = failure.status().as_u16();
     if failure.is_server_error() {
         error!(status, error = %error_chain(failure), "request failed");
-    } else if status == 401 {
-        warn!(status, reason = %failure, "request rejected");
+        return;
+    }
+    let problem = failure.problem();
+    let fields: Vec<&str> = problem.errors.iter().map(|e| e.field.as_str()).collect();
+    if status == 401 {
+        warn!(status, problem = %problem.problem_type, reason = %problem.detail, "request rejected");
     } else {
-        info!(status, reason = %failure, "request rejected");
+        info!(status, problem = %problem.problem_type, fields = ?fields, "request rejected");
     }
 }
 

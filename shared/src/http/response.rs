@@ -27,8 +27,8 @@ impl Reply {
     }
 
     pub fn problem(problem: &Problem) -> Self {
-        // NOTE: a Problem holds only strings, numbers and already-serialized values, so this
-        // serialization cannot fail; the fallback keeps the status if it ever does.
+        // A Problem contains only strings, numbers and JSON values, whose serialization does
+        // not fail. The fallback keeps the status if it ever does.
         let text = serde_json::to_string(problem).unwrap_or_else(|_| {
             format!(
                 r#"{{"type":"about:blank","title":"Error","status":{},"detail":"","errors":[]}}"#,

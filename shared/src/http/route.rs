@@ -38,7 +38,7 @@ impl PathParams {
     }
 
     /// Parses the `{id}` segment. An id that cannot exist gets the same 404 as an unknown
-    /// one, so that a response never tells which ids are well-formed.
+    /// one, so that no response reveals which ids are well-formed.
     pub fn endpoint_id(&self) -> Result<EndpointId, ApiError> {
         let raw = self.get("id").unwrap_or_default();
         EndpointId::parse(raw).map_err(|_| ApiError::NotFound(endpoint_not_found(&raw)))
@@ -78,10 +78,11 @@ pub fn resolve<R: Copy>(
 
 /// Returns the path as the API defines it, without a leading stage segment.
 ///
-/// lambda_http's `uri()` adds the stage to the path (unless AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH
-/// is set), and its `raw_http_path()` returns the payload's path as sent: an HTTP API's
-/// `rawPath` starts with the stage name for a named stage (`/prod/endpoints`), a REST API's
-/// `path` does not. So the stage is removed when the raw path starts with it.
+/// lambda_http 1.3's `uri()` adds the stage to the path unless
+/// AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH is set. Its `raw_http_path()` returns the payload's
+/// path as sent. An HTTP API's `rawPath` starts with the stage name for a named stage
+/// (`/prod/endpoints`), and a REST API's `path` does not, so the stage is removed only when
+/// the raw path starts with it.
 pub fn route_path(request: &Request) -> String {
     let raw = request.raw_http_path();
     let raw = if raw.is_empty() {
