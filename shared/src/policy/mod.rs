@@ -122,10 +122,10 @@ fn check_partition(
 /// Checks both documents against IAM's quotas, naming the request field that can make each
 /// one grow: the External ID in the trust policy and the prefix in the permissions policy.
 ///
-/// NOTE: with the current parsers neither quota can be reached. The longest External ID
-/// (1,224 characters) and principal ARN render a trust policy of about 2,030 characters, and
-/// the longest prefix (960 bytes) a permissions policy of about 4,700. The checks stay so that
-/// a change to either parser cannot produce a policy that IAM rejects.
+/// NOTE: with the current parsers neither quota can be reached. The maximum-length External
+/// ID (1,224 characters) and principal ARN render a trust policy of 2,030 characters, and the
+/// maximum-length prefix (960 bytes) and bucket name a permissions policy under 5,000. The
+/// checks stay so that a change to either parser cannot produce a policy that IAM rejects.
 fn check_sizes(
     trust_policy: &PolicyDocument,
     permissions_policy: &PolicyDocument,
