@@ -64,7 +64,11 @@ check_template() {
     bash "$ROOT/scripts/check-template.sh"
 }
 
-CHECKS=(check_format check_clippy check_cargo_test check_moto_ext check_template)
+check_policy_lint() {
+    bash "$ROOT/scripts/lint-policies.sh"
+}
+
+CHECKS=(check_format check_clippy check_cargo_test check_moto_ext check_template check_policy_lint)
 
 # --- runner --------------------------------------------------------------------------------
 
