@@ -240,7 +240,10 @@ mod tests {
 
     /// Error metadata as the SDK's response parser attaches it to typed errors.
     fn meta(code: &str) -> ErrorMetadata {
-        ErrorMetadata::builder().code(code).message("injected").build()
+        ErrorMetadata::builder()
+            .code(code)
+            .message("injected")
+            .build()
     }
 
     #[test]
