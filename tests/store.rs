@@ -1036,7 +1036,7 @@ async fn refused_connections_make_the_store_unavailable() {
 
 #[tokio::test]
 async fn silent_dynamodb_makes_the_store_unavailable() {
-    // Accepts connections and never answers, like a DynamoDB behind a broken network path.
+    // Accepts connections and never responds, like a DynamoDB behind a broken network path.
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = tokio::spawn(async move {
@@ -1053,8 +1053,8 @@ async fn silent_dynamodb_makes_the_store_unavailable() {
     server.abort();
 }
 
-/// A fake DynamoDB on 127.0.0.1 that answers GetItem with no item and TransactWriteItems with
-/// `fault` for the first `faults` requests, then with success.
+/// A fake DynamoDB on 127.0.0.1. It returns no item to GetItem, and `fault` to the first
+/// `faults` TransactWriteItems requests and success to later ones.
 struct FaultyDynamo {
     url: String,
     transactions: Arc<AtomicU32>,
@@ -1203,7 +1203,8 @@ async fn lasting_throttling_ends_as_unavailable() {
 // ---------------------------------------------------------------------------------------------
 
 /// Checks `schema` against `EndpointsTable` in `template.yaml`. The template is written
-/// separately from this code; until it is in the repository this test fails and says so.
+/// separately from this code. Until it is in the repository, this test fails with a message
+/// naming the missing file.
 #[test]
 fn schema_matches_the_template() {
     use serde_norway::Value;

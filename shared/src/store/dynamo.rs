@@ -11,7 +11,7 @@
 //! | `HEALTH#<id>` | `health` | the latest health, and `checked_at` in epoch milliseconds. Written only when `checked_at` is newer than the stored one. |
 //! | `EXTERNAL_ID` | `external_id` | the tenant's External ID. Written once. |
 //! | `BUCKET#<bucket>` | `bucket_claims` | `claims`, a map of endpoint id to claimed prefix, and `version`, which grows by one with each change. Never deleted. |
-//! | `NAME#<lowercased name>` | `name_claim` | the id of the endpoint that holds the name. |
+//! | `NAME#<lowercased name>` | `name_claim` | the id of the endpoint that has the name. |
 //! | `IDEMPOTENCY#<SHA-256 of key>` | `idempotency` | request hash, state, stored response and `expires_at` (epoch seconds) for TTL. |
 //!
 //! # Consistency
@@ -198,7 +198,7 @@ impl EndpointStore for DynamoStore {
 }
 
 impl DynamoStore {
-    /// Reads one item; `consistent` asks for a strongly consistent read.
+    /// Reads one item, with a strongly consistent read when `consistent` is true.
     async fn get_item(
         &self,
         operation: &'static str,

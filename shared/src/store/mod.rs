@@ -37,7 +37,7 @@ pub enum StoreError {
     InvalidCursor,
 
     /// DynamoDB could not be reached, timed out, kept throttling or conflicting after the
-    /// bounded retries, or rejected the request. The source says which.
+    /// bounded retries, or rejected the request. The source error names the cause.
     #[error("the endpoint store is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 
@@ -169,7 +169,7 @@ pub trait EndpointStore: Send + Sync {
 
     /// Records the response of the request that claimed `key`. When the claim expired or was
     /// released meanwhile, nothing is stored and the call still succeeds, because the request
-    /// itself did; only the replay of its response is lost.
+    /// itself succeeded. Only the replay of its response is lost.
     async fn complete_idempotency_key(
         &self,
         tenant: &TenantId,

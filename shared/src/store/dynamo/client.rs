@@ -1,5 +1,5 @@
-//! DynamoDB client configuration: timeouts and the SDK's own retries, so that a DynamoDB that
-//! does not answer makes the store fail within a known time.
+//! DynamoDB client configuration: timeouts and the SDK's own retries, so that the store fails
+//! within a known time when DynamoDB does not respond.
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -15,8 +15,8 @@ pub struct ClientSettings {
     /// Time for one HTTP attempt, from sending the request to reading the whole response.
     pub attempt_timeout: Duration,
     /// Time for one SDK call with all its attempts and backoffs. This bounds how long a store
-    /// call waits for a DynamoDB that does not answer, because a timed-out call is not retried
-    /// by the store's own loop.
+    /// call waits for a DynamoDB that does not respond, because the store's own loop does not
+    /// retry a timed-out call.
     pub operation_timeout: Duration,
     /// Attempts per SDK call, the first included. The SDK retries throttling, 5xx responses and
     /// connection errors.
@@ -28,9 +28,9 @@ pub struct ClientSettings {
 }
 
 impl Default for ClientSettings {
-    /// Single-item calls take a few milliseconds, so 2 s per attempt is generous, and 3
-    /// attempts within 5 s leave an API Gateway request (29 s at most) room for a store call
-    /// with its retries plus the rest of the handler.
+    /// Single-item calls take a few milliseconds, so 2 s per attempt is generous. Three attempts
+    /// within 5 s leave an API Gateway request, which times out at 29 s, room for a store call
+    /// with its retries and the rest of the handler.
     fn default() -> Self {
         Self {
             connect_timeout: Duration::from_secs(1),

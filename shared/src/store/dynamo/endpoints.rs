@@ -144,7 +144,7 @@ fn put_new(store: &DynamoStore, item: Item) -> Result<TransactWriteItem, StoreEr
             .table_name(&store.table)
             .set_item(Some(item))
             .condition_expression(NEW_ITEM)
-            // The name claim's stored item names the endpoint that holds the name.
+            // The stored name claim names the endpoint that has the name.
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build(),
     )?;
@@ -172,7 +172,7 @@ fn put_claims(
         .build())
 }
 
-/// What a canceled create transaction means, read from its reasons by position.
+/// The meaning of a canceled create transaction, read from its reasons by position.
 #[derive(Debug, PartialEq)]
 enum CreateCanceled {
     IdExists,
@@ -291,8 +291,8 @@ pub(super) async fn delete(
 }
 
 /// Builds the delete transaction. The claims entry is removed by endpoint id, which commutes
-/// with other changes to the map, so no version condition is needed; the version still grows
-/// so that a create holding an older read of the claims fails its condition and reads again.
+/// with other changes to the map, so no version condition is needed. The version still grows,
+/// so that a create with an older read of the claims fails its condition and reads again.
 fn delete_transaction(
     store: &DynamoStore,
     endpoint: &Endpoint,

@@ -11,8 +11,8 @@ use std::error::Error as StdError;
 pub(super) type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// Error codes of whole requests that are worth another attempt after a backoff. The SDK
-/// retries the throttling codes itself first; `TransactionConflictException`, returned when a
-/// plain write meets an item that a running transaction holds, it does not retry.
+/// retries the throttling codes itself first. It does not retry `TransactionConflictException`,
+/// which DynamoDB returns when a plain write targets an item in a running transaction.
 const RETRYABLE_ERROR_CODES: &[&str] = &[
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
@@ -28,7 +28,7 @@ const RETRYABLE_REASON_CODES: &[&str] = &[
     "RequestLimitExceeded",
 ];
 
-/// What a failed call means.
+/// The meaning of a failed call for the store.
 #[derive(Debug)]
 pub(super) enum Failure {
     /// Throttling or a conflict with another transaction: try again after a backoff.
@@ -41,7 +41,7 @@ pub(super) enum Failure {
     Unavailable(BoxError),
 }
 
-/// Why DynamoDB canceled one item of a transaction.
+/// The cause DynamoDB gives for one item of a canceled transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Reason {
     /// This item's condition held; another item canceled the transaction.

@@ -25,7 +25,9 @@ pub(super) async fn record(
 
     // NOTE: nothing stops a test that finishes after its endpoint was deleted from writing a
     // health item again. Such an item is never read, because health is only read for listed
-    // endpoints, but it stays in the table.
+    // endpoints, but it stays in the table. And when an attempt times out after DynamoDB
+    // stored the health, the SDK's retry fails the condition on that very write and returns
+    // `Stale`, so that one transition goes unreported.
     retry::run(&store.retry, "record health", id.as_str(), || {
         attempt_record(store, &item, &checked_at)
     })

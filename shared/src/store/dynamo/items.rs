@@ -130,9 +130,9 @@ pub(super) struct ExternalIdItem {
 ///
 /// The map is keyed by endpoint id, not by prefix, because the whole-bucket prefix is the
 /// empty string and ids make every map key non-empty. `version` grows by one with every
-/// change, and the item is never deleted, even when the map becomes empty: a deleted and
-/// recreated item would restart at version 1, and a writer holding an old read of version 1
-/// would then pass its condition and overwrite newer claims.
+/// change. The item is never deleted, even when the map becomes empty, because a recreated
+/// item would restart at version 1. A writer with an old read of version 1 would then pass
+/// its condition and overwrite newer claims.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct BucketClaimsItem {
     pub pk: String,
@@ -240,29 +240,37 @@ pub(super) fn epoch_millis(time: OffsetDateTime) -> i64 {
 }
 
 /// Encodes `value` as an item or an attribute map.
-pub(super) fn to_item<T: Serialize>(value: &T, what: &str) -> Result<Item, StoreError> {
+pub(super) fn to_item<T: Serialize>(value: &T, kind_name: &str) -> Result<Item, StoreError> {
     serde_dynamo::to_item(value).map_err(|error| {
         StoreError::InvalidArgument(format!(
-            "the {what} could not be encoded as an item: {error}"
+            "the {kind_name} could not be encoded as an item: {error}"
         ))
     })
 }
 
 /// Encodes `value` as one attribute value, for expression values.
-pub(super) fn to_value<T: Serialize>(value: &T, what: &str) -> Result<AttributeValue, StoreError> {
+pub(super) fn to_value<T: Serialize>(
+    value: &T,
+    kind_name: &str,
+) -> Result<AttributeValue, StoreError> {
     serde_dynamo::to_attribute_value(value).map_err(|error| {
         StoreError::InvalidArgument(format!(
-            "the {what} could not be encoded as an attribute: {error}"
+            "the {kind_name} could not be encoded as an attribute: {error}"
         ))
     })
 }
 
 /// Decodes a stored item, naming its key in the error when it is invalid.
-pub(super) fn from_item<T: DeserializeOwned>(item: Item, what: &str) -> Result<T, StoreError> {
+pub(super) fn from_item<T: DeserializeOwned>(item: Item, kind_name: &str) -> Result<T, StoreError> {
     let pk = string_attribute(&item, "pk");
     let sk = string_attribute(&item, "sk");
-    serde_dynamo::from_item(item)
-        .map_err(|error| corrupt(&pk, &sk, &format!("it is not a valid {what} item: {error}")))
+    serde_dynamo::from_item(item).map_err(|error| {
+        corrupt(
+            &pk,
+            &sk,
+            &format!("it is not a valid {kind_name} item: {error}"),
+        )
+    })
 }
 
 fn string_attribute(item: &Item, name: &str) -> String {

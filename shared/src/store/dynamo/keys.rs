@@ -12,11 +12,11 @@ pub(super) const EXTERNAL_ID_SK: &str = "EXTERNAL_ID";
 
 const TENANT_PK_PREFIX: &str = "TENANT#";
 
-/// The longest cursor accepted, in characters: a sort key `ENDPOINT#<26-character id>` takes
-/// 47 in base64url.
+/// The maximum cursor length accepted, in characters. A sort key `ENDPOINT#<26-character id>`
+/// takes 47 in base64url.
 const MAX_CURSOR_CHARS: usize = 64;
 
-/// The longest scan position accepted, in characters. DynamoDB keys are at most 2,048 bytes of
+/// The maximum scan position length accepted, in characters. DynamoDB keys are at most 2,048 bytes of
 /// partition key and 1,024 of sort key, which fit in 4,200 characters of base64url JSON.
 const MAX_POSITION_CHARS: usize = 4_200;
 

@@ -15,7 +15,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 /// the 101 items of a page.
 const MAX_QUERIES_PER_PAGE: usize = 8;
 
-/// The most items one scan page reads. DynamoDB caps a Scan response at 1 MB anyway.
+/// The maximum number of items one scan page reads. DynamoDB also limits a Scan response to
+/// 1 MB.
 pub const MAX_SCAN_LIMIT: u32 = 1_000;
 
 /// DynamoDB's maximum number of parallel scan segments.
@@ -47,8 +48,8 @@ pub(super) async fn list(
         None => None,
     };
     for _ in 0..MAX_QUERIES_PER_PAGE {
-        let wanted = limit + 1 - endpoints.len();
-        let (page, last_key) = query_once(store, tenant, query, start_key, wanted).await?;
+        let remaining = limit + 1 - endpoints.len();
+        let (page, last_key) = query_once(store, tenant, query, start_key, remaining).await?;
         endpoints.extend(page);
         start_key = last_key;
         if endpoints.len() > limit || start_key.is_none() {
@@ -88,7 +89,7 @@ async fn query_once(
     tenant: &TenantId,
     query: &ListQuery,
     start_key: Option<Item>,
-    wanted: usize,
+    requested: usize,
 ) -> Result<(Vec<Endpoint>, Option<Item>), StoreError> {
     let (partition_key, partition, sort_key) = match query.mode {
         Some(mode) => (
@@ -112,7 +113,7 @@ async fn query_once(
         )
         // ULIDs sort by creation time, so descending sort keys are newest first.
         .scan_index_forward(false)
-        .limit(i32::try_from(wanted).unwrap_or(i32::MAX))
+        .limit(i32::try_from(requested).unwrap_or(i32::MAX))
         .set_exclusive_start_key(start_key);
     if query.mode.is_some() {
         request = request.index_name(BY_MODE_INDEX);

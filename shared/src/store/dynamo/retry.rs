@@ -52,15 +52,15 @@ impl RetryPolicy {
 
 fn random_u64() -> u64 {
     let mut bytes = [0u8; 8];
-    // Without a random source every writer would wait the same time; half the bound still
-    // waits, so fall back to a fixed value rather than fail the write.
+    // Without a random source every writer waits the same time, which still spaces attempts,
+    // so a fixed value is better than failing the write.
     if getrandom::fill(&mut bytes).is_err() {
         return u64::MAX / 2;
     }
     u64::from_le_bytes(bytes)
 }
 
-/// What one attempt of a retried write came to.
+/// The outcome of one attempt of a retried write.
 pub(super) enum Attempt<T> {
     Done(T),
     /// Worth another attempt; `reason` names what failed, for logs and the final error.

@@ -204,8 +204,8 @@ pub(super) async fn complete_idempotency_key(
     let response = items::to_value(&ResponseAttribute::from(response), "response")?;
 
     // NOTE: a request that outlived its record's expiry may complete the record of a newer
-    // request that claimed the key after it; expiry times far above request durations (the
-    // caller chooses them) keep this from happening.
+    // request that claimed the key after it. Expiry times far above request durations, which
+    // the caller chooses, keep this from happening.
     retry::run(
         &store.retry,
         "complete idempotency key",
