@@ -7,4 +7,5 @@ pub mod config;
 pub mod domain;
 pub mod handlers;
 pub mod http;
+pub mod policy;
 pub mod store;

@@ -363,7 +363,9 @@ impl From<StoreError> for ApiError {
                 "cursor is invalid or belongs to another query; request the first page again without a cursor",
             ),
             StoreError::Unavailable(_) => Self::Unavailable(error),
-            StoreError::IdExists(_) | StoreError::Corrupt(_) => Self::Internal(Box::new(error)),
+            StoreError::IdExists(_) | StoreError::InvalidArgument(_) | StoreError::Corrupt(_) => {
+                Self::Internal(Box::new(error))
+            }
         }
     }
 }
