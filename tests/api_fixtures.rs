@@ -38,6 +38,11 @@ const CASES: &[(&str, u16, Check)] = &[
     ("render-policy/invalid-tenant-claim", 401, unauthorized),
     ("render-policy/tenant-from-client", 401, unauthorized),
     ("render-policy/unknown-route", 404, no_check),
+    ("render-policy/render-policies", 200, has_policies),
+    ("render-policy/render-policies-rest", 200, has_policies),
+    ("render-policy/render-policies-invalid", 422, names_mode_and_prefix),
+    ("render-policy/render-policies-other-partition", 422, names_region_partition),
+    ("render-policy/render-policies-wrong-method", 405, no_check),
     ("list-endpoints/list", 200, lists_seeded),
     ("list-endpoints/list-filtered", 200, lists_seeded),
     ("list-endpoints/list-encoded-query", 200, lists_seeded),
@@ -231,6 +236,23 @@ fn has_external_id(answer: &Answer) {
         answer.body["platform_principal_arn"],
         api::PLATFORM_PRINCIPAL_ARN
     );
+}
+
+fn has_policies(answer: &Answer) {
+    let trust = answer.body["trust_policy"].to_string();
+    assert!(trust.contains(api::PLATFORM_PRINCIPAL_ARN), "{trust}");
+    assert!(trust.contains("sts:ExternalId"), "{trust}");
+    assert!(answer.body["role_name"].as_str().unwrap().starts_with("CostPlatform"));
+    assert!(!answer.body["cli_commands"].as_array().unwrap().is_empty());
+}
+
+fn names_mode_and_prefix(answer: &Answer) {
+    has_field_error(answer, "mode", "admin");
+    has_field_error(answer, "prefix", "logs/*");
+}
+
+fn names_region_partition(answer: &Answer) {
+    has_field_error(answer, "region", "cn-north-1");
 }
 
 fn lists_seeded(answer: &Answer) {

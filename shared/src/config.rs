@@ -2,6 +2,7 @@
 //! that a missing or invalid setting stops the function at init with a clear message.
 
 use crate::domain::RoleArn;
+use crate::policy::{PlatformConfigError, PlatformIdentity};
 
 /// Name of the DynamoDB table of endpoints, health, External IDs and idempotency keys.
 pub const TABLE_NAME: &str = "TABLE_NAME";
@@ -56,7 +57,8 @@ pub struct HttpConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TesterConfig {
     pub http: HttpConfig,
-    /// The platform role, named in the hints of a failed AssumeRole check.
+    /// The platform role, named in the hints of a failed AssumeRole check. It must be a role,
+    /// because the functions assume it before they assume the customer's role.
     pub platform_principal_arn: RoleArn,
 }
 
@@ -64,8 +66,8 @@ pub struct TesterConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyConfig {
     pub http: HttpConfig,
-    pub platform_principal_arn: RoleArn,
-    pub platform_name: String,
+    /// The principal that rendered trust policies name, and the product name in role names.
+    pub platform: PlatformIdentity,
 }
 
 impl HttpConfig {
@@ -107,17 +109,28 @@ impl PolicyConfig {
     }
 
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let http = HttpConfig::from_lookup(lookup)?;
+        let principal_arn = required(
+            lookup,
+            PLATFORM_PRINCIPAL_ARN,
+            "the ARN of the platform principal that customers' trust policies name",
+        )?;
         let platform_name = required(
             lookup,
             PLATFORM_NAME,
             "the product name shown in rendered policies",
         )?;
-        check_platform_name(&platform_name)?;
-        Ok(Self {
-            http: HttpConfig::from_lookup(lookup)?,
-            platform_principal_arn: principal_arn(lookup)?,
-            platform_name,
-        })
+        let platform = PlatformIdentity::new(&principal_arn, &platform_name).map_err(|error| {
+            let name = match error {
+                PlatformConfigError::InvalidPrincipal { .. } => PLATFORM_PRINCIPAL_ARN,
+                PlatformConfigError::InvalidPlatformName { .. } => PLATFORM_NAME,
+            };
+            ConfigError::Invalid {
+                name,
+                reason: error.to_string(),
+            }
+        })?;
+        Ok(Self { http, platform })
     }
 }
 
@@ -174,23 +187,6 @@ fn check_tenant_claim(claim: String) -> Result<String, ConfigError> {
         name: TENANT_CLAIM,
         reason: format!(
             "{claim:?} is not a claim name; use at most {MAX_TENANT_CLAIM_LEN} visible ASCII characters such as tenant_id or custom:tenant_id"
-        ),
-    })
-}
-
-/// Applies the template's `PlatformName` rule: a letter or digit, then up to 63 letters,
-/// digits, spaces, dots, underscores or hyphens.
-fn check_platform_name(name: &str) -> Result<(), ConfigError> {
-    let mut bytes = name.bytes();
-    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric());
-    let rest_ok = bytes.all(|b| b.is_ascii_alphanumeric() || b" ._-".contains(&b));
-    if first_ok && rest_ok && name.len() <= 64 {
-        return Ok(());
-    }
-    Err(ConfigError::Invalid {
-        name: PLATFORM_NAME,
-        reason: format!(
-            "{name:?} must be 1 to 64 letters, digits, spaces, dots, underscores or hyphens, starting with a letter or digit"
         ),
     })
 }
@@ -278,7 +274,7 @@ mod tests {
         ));
 
         let mut with_bad_name = base.to_vec();
-        with_bad_name.push((PLATFORM_NAME, "-Cost"));
+        with_bad_name.push((PLATFORM_NAME, "Cost Platform"));
         let invalid = PolicyConfig::from_lookup(&lookup_from(&with_bad_name)).unwrap_err();
         assert!(matches!(
             invalid,
@@ -289,8 +285,9 @@ mod tests {
         ));
 
         let mut with_name = base.to_vec();
-        with_name.push((PLATFORM_NAME, "Cost Platform"));
+        with_name.push((PLATFORM_NAME, "CostPlatform"));
         let config = PolicyConfig::from_lookup(&lookup_from(&with_name)).unwrap();
-        assert_eq!(config.platform_name, "Cost Platform");
+        assert_eq!(config.platform.platform_name(), "CostPlatform");
+        assert_eq!(config.platform.principal_arn(), ROLE);
     }
 }

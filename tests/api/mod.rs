@@ -7,12 +7,12 @@ pub mod contract;
 pub mod fakes;
 
 use endpoint_core::config::AuthConfig;
-use endpoint_core::domain::RoleArn;
 use endpoint_core::handlers::create::CreateApp;
 use endpoint_core::handlers::list::ListApp;
 use endpoint_core::handlers::policy::PolicyApp;
 use endpoint_core::handlers::test::TestApp;
 use endpoint_core::handlers::{create, list, policy, test};
+use endpoint_core::policy::PlatformIdentity;
 use fakes::{CountingIds, MemoryStore, ScriptedTester, SteppingClock};
 use lambda_http::http::{self, HeaderMap};
 use lambda_http::{Body, Request};
@@ -91,7 +91,7 @@ impl Harness {
             policy: PolicyApp {
                 store: store.clone(),
                 auth,
-                platform_principal_arn: RoleArn::parse(PLATFORM_PRINCIPAL_ARN).unwrap(),
+                platform: PlatformIdentity::new(PLATFORM_PRINCIPAL_ARN, "CostPlatform").unwrap(),
             },
             store,
             tester,

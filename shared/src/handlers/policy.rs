@@ -2,8 +2,9 @@
 
 use super::tenant_external_id;
 use crate::config::AuthConfig;
-use crate::domain::{ExternalId, RoleArn};
+use crate::domain::ExternalId;
 use crate::http::{self, ApiError, Caller, QueryParams, Reply, Route};
+use crate::policy::{render, PlatformIdentity, PolicyInput, PolicyRequest};
 use crate::store::EndpointStore;
 use ::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -14,17 +15,20 @@ use std::sync::Arc;
 pub struct PolicyApp {
     pub store: Arc<dyn EndpointStore>,
     pub auth: AuthConfig,
-    /// The platform role that customers' trust policies name.
-    pub platform_principal_arn: RoleArn,
+    /// The principal that customers' trust policies name, and the name in suggested role names.
+    pub platform: PlatformIdentity,
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Name {
     ExternalId,
+    Policies,
 }
 
-// TODO: add `POST /policies` once the policy renderer is in the crate.
-const ROUTES: [Route<Name>; 1] = [Route::new(Method::GET, "/external-id", Name::ExternalId)];
+const ROUTES: [Route<Name>; 2] = [
+    Route::new(Method::GET, "/external-id", Name::ExternalId),
+    Route::new(Method::POST, "/policies", Name::Policies),
+];
 
 pub async fn handle(
     app: &PolicyApp,
@@ -41,6 +45,7 @@ async fn dispatch(app: &PolicyApp, request: &Request) -> Result<Reply, ApiError>
     QueryParams::parse(request, &[])?;
     match name {
         Name::ExternalId => external_id(app, &caller).await,
+        Name::Policies => policies(app, &caller, request).await,
     }
 }
 
@@ -48,7 +53,7 @@ async fn dispatch(app: &PolicyApp, request: &Request) -> Result<Reply, ApiError>
 struct ExternalIdBody {
     external_id: ExternalId,
     /// The principal that the customer's role trust policy must allow to assume the role.
-    platform_principal_arn: RoleArn,
+    platform_principal_arn: String,
 }
 
 async fn external_id(app: &PolicyApp, caller: &Caller) -> Result<Reply, ApiError> {
@@ -57,7 +62,32 @@ async fn external_id(app: &PolicyApp, caller: &Caller) -> Result<Reply, ApiError
         StatusCode::OK,
         &ExternalIdBody {
             external_id,
-            platform_principal_arn: app.platform_principal_arn.clone(),
+            platform_principal_arn: app.platform.principal_arn().to_owned(),
         },
     )
+}
+
+async fn policies(app: &PolicyApp, caller: &Caller, request: &Request) -> Result<Reply, ApiError> {
+    let input: PolicyInput = http::parse_json_body(request)?;
+    let policy_request = PolicyRequest::parse(&input)?;
+    let external_id = tenant_external_id(app.store.as_ref(), &caller.tenant).await?;
+
+    let bundle = render(&policy_request, &app.platform, &external_id).map_err(|error| {
+        let value = error.field().and_then(|field| input_value(&input, field));
+        ApiError::from_policy_error(error, value.unwrap_or_default())
+    })?;
+    Reply::json(StatusCode::OK, &bundle)
+}
+
+/// Returns the value the client sent for `field`, for the error that names it.
+fn input_value<'a>(input: &'a PolicyInput, field: &str) -> Option<&'a str> {
+    let value = match field {
+        "mode" => &input.mode,
+        "bucket" => &input.bucket,
+        "prefix" => &input.prefix,
+        "region" => &input.region,
+        "kms_key_arn" => &input.kms_key_arn,
+        _ => return None,
+    };
+    value.as_deref()
 }

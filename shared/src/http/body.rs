@@ -3,6 +3,7 @@
 
 use super::error::ApiError;
 use crate::domain::{ConnectionInput, EndpointInput, FieldError, ValidationErrors};
+use crate::policy::PolicyInput;
 use http::{header, HeaderMap};
 use lambda_http::{Body, Request};
 use serde::de::DeserializeOwned;
@@ -41,6 +42,10 @@ impl JsonBody for ConnectionInput {
         "region",
         "kms_key_arn",
     ];
+}
+
+impl JsonBody for PolicyInput {
+    const FIELDS: &'static [&'static str] = &["mode", "bucket", "prefix", "region", "kms_key_arn"];
 }
 
 /// Parses the request body as a JSON object of type `T`.
@@ -298,5 +303,6 @@ mod tests {
         };
         serde_json::from_value::<EndpointInput>(all_null(EndpointInput::FIELDS)).unwrap();
         serde_json::from_value::<ConnectionInput>(all_null(ConnectionInput::FIELDS)).unwrap();
+        serde_json::from_value::<PolicyInput>(all_null(PolicyInput::FIELDS)).unwrap();
     }
 }

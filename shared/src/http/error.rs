@@ -15,6 +15,7 @@
 use super::response::Reply;
 use crate::check::TestReport;
 use crate::domain::{EndpointId, FieldError, Prefix, ValidationErrors};
+use crate::policy::PolicyError;
 use crate::store::StoreError;
 use http::{header, HeaderValue, Method, StatusCode};
 use serde::Serialize;
@@ -304,6 +305,19 @@ impl ApiError {
             _ => {}
         }
         reply
+    }
+}
+
+impl ApiError {
+    /// Maps a policy that cannot be rendered: 422 naming the field and the `value` the client
+    /// sent for it, or 500 when no request field is at fault.
+    pub fn from_policy_error(error: PolicyError, value: &str) -> Self {
+        match error.field() {
+            Some(field) => {
+                Self::Validation(FieldError::new(field, value, error.to_string()).into())
+            }
+            None => Self::Internal(Box::new(error)),
+        }
     }
 }
 
