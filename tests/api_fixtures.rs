@@ -9,7 +9,6 @@ use endpoint_core::domain::{
     Endpoint, EndpointId, EndpointInput, EndpointSpec, ExternalId, TenantId,
 };
 use endpoint_core::http::route_path;
-use endpoint_core::store::EndpointStore;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -40,8 +39,16 @@ const CASES: &[(&str, u16, Check)] = &[
     ("render-policy/unknown-route", 404, no_check),
     ("render-policy/render-policies", 200, has_policies),
     ("render-policy/render-policies-rest", 200, has_policies),
-    ("render-policy/render-policies-invalid", 422, names_mode_and_prefix),
-    ("render-policy/render-policies-other-partition", 422, names_region_partition),
+    (
+        "render-policy/render-policies-invalid",
+        422,
+        names_mode_and_prefix,
+    ),
+    (
+        "render-policy/render-policies-other-partition",
+        422,
+        names_region_partition,
+    ),
     ("render-policy/render-policies-wrong-method", 405, no_check),
     ("list-endpoints/list", 200, lists_seeded),
     ("list-endpoints/list-filtered", 200, lists_seeded),
@@ -202,6 +209,16 @@ fn required_fixtures_exist() {
 
 #[tokio::test]
 async fn every_fixture_gets_its_documented_response() {
+    run_every_fixture(false).await;
+}
+
+#[tokio::test]
+async fn every_fixture_works_on_dynamodb() {
+    run_every_fixture(true).await;
+}
+
+/// Runs each fixture on a new harness, on the in-memory store or on a new DynamoDB table.
+async fn run_every_fixture(on_dynamodb: bool) {
     let contract = Contract::load();
     for (name, status, check) in CASES {
         let text = std::fs::read_to_string(events_dir().join(format!("{name}.json"))).unwrap();
@@ -212,7 +229,11 @@ async fn every_fixture_gets_its_documented_response() {
         let (folder, _) = name.split_once('/').unwrap();
         let function = Function::from_folder(folder).unwrap();
 
-        let harness = Harness::new();
+        let harness = if on_dynamodb {
+            Harness::dynamo().await
+        } else {
+            Harness::new()
+        };
         seed(&harness).await;
         let answer = harness.call(function, request).await;
 
@@ -242,7 +263,10 @@ fn has_policies(answer: &Answer) {
     let trust = answer.body["trust_policy"].to_string();
     assert!(trust.contains(api::PLATFORM_PRINCIPAL_ARN), "{trust}");
     assert!(trust.contains("sts:ExternalId"), "{trust}");
-    assert!(answer.body["role_name"].as_str().unwrap().starts_with("CostPlatform"));
+    assert!(answer.body["role_name"]
+        .as_str()
+        .unwrap()
+        .starts_with("CostPlatform"));
     assert!(!answer.body["cli_commands"].as_array().unwrap().is_empty());
 }
 

@@ -40,11 +40,13 @@ struct Tables {
 }
 
 /// An `EndpointStore` in memory. Setting `unavailable` makes every call fail with
-/// `StoreError::Unavailable`.
+/// `StoreError::Unavailable`. Prefixes are claimed per tenant, as in the DynamoDB store,
+/// unless `claims_across_tenants` is set.
 #[derive(Default)]
 pub struct MemoryStore {
     tables: Mutex<Tables>,
     pub unavailable: AtomicBool,
+    pub claims_across_tenants: AtomicBool,
 }
 
 impl MemoryStore {
@@ -105,7 +107,10 @@ impl EndpointStore for MemoryStore {
                     existing: existing.id.clone(),
                 });
             }
-            let same_bucket = existing.spec.connection.bucket == endpoint.spec.connection.bucket;
+            let same_claims = existing.tenant == endpoint.tenant
+                || self.claims_across_tenants.load(Ordering::SeqCst);
+            let same_bucket =
+                same_claims && existing.spec.connection.bucket == endpoint.spec.connection.bucket;
             let prefix = &endpoint.spec.connection.prefix;
             let existing_prefix = &existing.spec.connection.prefix;
             if same_bucket && prefix.conflicts_with(existing_prefix) {

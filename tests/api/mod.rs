@@ -6,19 +6,26 @@
 pub mod contract;
 pub mod fakes;
 
+use aws_credential_types::Credentials;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
 use endpoint_core::config::AuthConfig;
+use endpoint_core::domain::Endpoint;
 use endpoint_core::handlers::create::CreateApp;
 use endpoint_core::handlers::list::ListApp;
 use endpoint_core::handlers::policy::PolicyApp;
 use endpoint_core::handlers::test::TestApp;
 use endpoint_core::handlers::{create, list, policy, test};
 use endpoint_core::policy::PlatformIdentity;
+use endpoint_core::store::dynamo::{ClientSettings, DynamoStore};
+use endpoint_core::store::{schema, EndpointStore};
 use fakes::{CountingIds, MemoryStore, ScriptedTester, SteppingClock};
 use lambda_http::http::{self, HeaderMap};
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
 use std::sync::Arc;
+use std::time::Duration;
 use time::macros::datetime;
+use time::OffsetDateTime;
 
 pub const PLATFORM_PRINCIPAL_ARN: &str = "arn:aws:iam::111122223333:role/PlatformPrincipalRole";
 pub const TENANT_A: &str = "acme";
@@ -49,7 +56,9 @@ impl Function {
 /// The four functions' states, sharing one store, tester, clock and id source as the
 /// deployed functions share one table.
 pub struct Harness {
-    pub store: Arc<MemoryStore>,
+    pub store: Arc<dyn EndpointStore>,
+    /// The in-memory store behind `store`, when the harness uses one.
+    pub memory: Option<Arc<MemoryStore>>,
     pub tester: Arc<ScriptedTester>,
     pub list: ListApp,
     pub create: CreateApp,
@@ -64,10 +73,39 @@ impl Default for Harness {
 }
 
 impl Harness {
+    /// Builds a harness on a new in-memory store.
     pub fn new() -> Self {
-        let store = Arc::new(MemoryStore::default());
-        let tester = Arc::new(ScriptedTester::default());
+        let memory = Arc::new(MemoryStore::default());
         let clock = Arc::new(SteppingClock::starting_at(datetime!(2026-03-01 09:00 UTC)));
+        Self::with_store(memory.clone(), Some(memory), clock)
+    }
+
+    /// Builds a harness on a new table in DynamoDB Local, at `AWS_ENDPOINT_URL_DYNAMODB`.
+    pub async fn dynamo() -> Self {
+        let client = local_dynamodb_client();
+        let table = s3_endpoints::unique_name("api-test");
+        schema::create_table(&client, &table)
+            .await
+            .unwrap_or_else(|error| panic!("creating table {table} failed: {error}"));
+
+        // The store expires idempotency keys by its own clock, so both share one that starts
+        // now.
+        let clock = Arc::new(SteppingClock::starting_at(OffsetDateTime::now_utc()));
+        let store = DynamoStore::new(client, table).with_clock(clock.clone());
+        Self::with_store(Arc::new(store), None, clock)
+    }
+
+    /// Returns one harness per store implementation: in memory and on DynamoDB Local.
+    pub async fn each_store() -> Vec<(&'static str, Harness)> {
+        vec![("memory", Self::new()), ("dynamodb", Self::dynamo().await)]
+    }
+
+    fn with_store(
+        store: Arc<dyn EndpointStore>,
+        memory: Option<Arc<MemoryStore>>,
+        clock: Arc<SteppingClock>,
+    ) -> Self {
+        let tester = Arc::new(ScriptedTester::default());
         let ids = Arc::new(CountingIds::default());
         let auth = AuthConfig::default();
         Self {
@@ -94,6 +132,7 @@ impl Harness {
                 platform: PlatformIdentity::new(PLATFORM_PRINCIPAL_ARN, "CostPlatform").unwrap(),
             },
             store,
+            memory,
             tester,
         }
     }
@@ -118,6 +157,49 @@ impl Harness {
         assert_eq!(answer.status, 201, "create failed: {}", answer.body);
         answer.body["endpoint"]["id"].as_str().unwrap().to_owned()
     }
+
+    /// Returns every endpoint of every tenant, read with the store's scan.
+    pub async fn all_endpoints(&self) -> Vec<Endpoint> {
+        let mut endpoints = Vec::new();
+        let mut position: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .scan_endpoints(0, 1, position.as_deref(), 100)
+                .await
+                .unwrap();
+            endpoints.extend(page.endpoints);
+            match page.next_position {
+                Some(next) => position = Some(next),
+                None => return endpoints,
+            }
+        }
+    }
+}
+
+/// Builds a DynamoDB client for DynamoDB Local with static test credentials, rejecting any
+/// endpoint but a loopback one so that no test writes to a real account.
+fn local_dynamodb_client() -> aws_sdk_dynamodb::Client {
+    let url = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| {
+        panic!("AWS_ENDPOINT_URL_DYNAMODB is not set: run scripts/test.sh, or start the stack with scripts/stack.sh start and source .local/stack.env")
+    });
+    let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
+    assert!(
+        loopback.iter().any(|start| url.starts_with(start)),
+        "AWS_ENDPOINT_URL_DYNAMODB must be a loopback URL; got {url}"
+    );
+    // DynamoDB Local on a busy machine can pause for seconds, so tests allow more time.
+    let settings = ClientSettings {
+        attempt_timeout: Duration::from_secs(10),
+        operation_timeout: Duration::from_secs(30),
+        ..ClientSettings::default()
+    };
+    let builder = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "api-tests"))
+        .endpoint_url(url);
+    aws_sdk_dynamodb::Client::from_conf(settings.apply(builder).build())
 }
 
 /// Builds a valid endpoint body. Vary `name` and `prefix` to let several endpoints coexist.

@@ -211,8 +211,9 @@ async fn create_endpoint(
     created_reply(endpoint, health, report)
 }
 
-/// Maps a failed create to its error. Prefixes are claimed per bucket across tenants, so an
-/// overlap with another tenant's endpoint is reported without naming that endpoint.
+/// Maps a failed create to its error. The DynamoDB store claims prefixes per tenant, but
+/// should a store claim them across tenants, an overlap with another tenant's endpoint is
+/// reported without naming that endpoint.
 async fn conflict_for_caller(
     store: &dyn EndpointStore,
     tenant: &TenantId,
