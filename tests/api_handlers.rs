@@ -59,9 +59,9 @@ async fn tenant_b_cannot_reach_tenant_a_endpoint_on(harness: &Harness) {
         .await;
     let runs_before = harness.tester.runs.load(Ordering::SeqCst);
 
-    let got = get(&harness, TENANT_B, &id).await;
+    let got = get(harness, TENANT_B, &id).await;
     assert_eq!(got.status, 404);
-    let unknown = get(&harness, TENANT_B, "01JF8ZQ4V3K2N6R5T7W9X0Y1ZZ").await;
+    let unknown = get(harness, TENANT_B, "01JF8ZQ4V3K2N6R5T7W9X0Y1ZZ").await;
     assert_eq!(
         got.body["detail"].as_str().unwrap().replace(&id, "ID"),
         unknown.body["detail"]
@@ -71,7 +71,7 @@ async fn tenant_b_cannot_reach_tenant_a_endpoint_on(harness: &Harness) {
         "another tenant's id must answer like an unknown id"
     );
 
-    let listed = list(&harness, TENANT_B, "").await;
+    let listed = list(harness, TENANT_B, "").await;
     assert_eq!(listed.status, 200);
     assert!(listed_ids(&listed).is_empty());
 
@@ -88,7 +88,7 @@ async fn tenant_b_cannot_reach_tenant_a_endpoint_on(harness: &Harness) {
     let deleted = harness.call(Function::CreateEndpoint, deleted).await;
     assert_eq!(deleted.status, 404);
 
-    let still_there = get(&harness, TENANT_A, &id).await;
+    let still_there = get(harness, TENANT_A, &id).await;
     assert_eq!(still_there.status, 200);
     assert_eq!(still_there.body["health"]["consecutive_failures"], 0);
 }
@@ -113,11 +113,11 @@ async fn tenant_b_cursor_pages_nothing_of_a_on(harness: &Harness) {
                 .await,
         );
     }
-    let first_page = list(&harness, TENANT_A, "limit=1").await;
+    let first_page = list(harness, TENANT_A, "limit=1").await;
     let cursor = first_page.body["next_cursor"].as_str().unwrap().to_owned();
 
     let query = format!("limit=1&cursor={}", percent_encode(&cursor));
-    let stolen = list(&harness, TENANT_B, &query).await;
+    let stolen = list(harness, TENANT_B, &query).await;
     // The store may reject the cursor or read it as the start of B's own list. Either way no
     // endpoint of A appears; the problem echoes only the cursor B sent.
     let listed = stolen.body["endpoints"]
@@ -158,11 +158,11 @@ async fn list_pages_newest_first_on(harness: &Harness) {
     }
     ids.reverse();
 
-    let first = list(&harness, TENANT_A, "limit=2").await;
+    let first = list(harness, TENANT_A, "limit=2").await;
     assert_eq!(listed_ids(&first), ids[..2]);
     let cursor = first.body["next_cursor"].as_str().unwrap();
     let second = list(
-        &harness,
+        harness,
         TENANT_A,
         &format!("limit=2&cursor={}", percent_encode(cursor)),
     )
@@ -171,7 +171,7 @@ async fn list_pages_newest_first_on(harness: &Harness) {
     assert_eq!(second.body["next_cursor"], Value::Null);
     assert_eq!(second.body["endpoints"][0]["health"]["state"], "healthy");
 
-    let read_write = list(&harness, TENANT_A, "feature=data_exporter").await;
+    let read_write = list(harness, TENANT_A, "feature=data_exporter").await;
     assert!(listed_ids(&read_write).is_empty());
     assert_documented("GET", "/endpoints", &second);
 }
@@ -329,7 +329,7 @@ async fn conflict_names_endpoint_and_prefix_on(harness: &Harness) {
 /// them across tenants, to cover the handler's guard for such a store.
 #[tokio::test]
 async fn foreign_prefix_conflict_names_no_endpoint() {
-    let harness = Harness::new();
+    let harness = &Harness::new();
     let memory = harness.memory.as_ref().unwrap();
     memory.claims_across_tenants.store(true, Ordering::SeqCst);
     let first = harness
@@ -378,7 +378,7 @@ async fn saved_test_records_consecutive_failures_on(harness: &Harness) {
         assert_documented("POST", "/endpoints/{id}/test", &answer);
     }
 
-    let endpoint = get(&harness, TENANT_A, &id).await;
+    let endpoint = get(harness, TENANT_A, &id).await;
     assert_eq!(endpoint.body["health"]["consecutive_failures"], 2);
 }
 
@@ -405,12 +405,12 @@ async fn delete_removes_the_endpoint_on(harness: &Harness) {
     assert_eq!(deleted.status, 204);
     assert!(deleted.text.is_empty());
     assert_eq!(delete().await.status, 404);
-    assert_eq!(get(&harness, TENANT_A, &id).await.status, 404);
+    assert_eq!(get(harness, TENANT_A, &id).await.status, 404);
 }
 
 #[tokio::test]
 async fn store_outage_answers_503_with_retry_after() {
-    let harness = Harness::new();
+    let harness = &Harness::new();
     harness
         .memory
         .as_ref()
@@ -418,7 +418,7 @@ async fn store_outage_answers_503_with_retry_after() {
         .unavailable
         .store(true, Ordering::SeqCst);
 
-    let answer = list(&harness, TENANT_A, "").await;
+    let answer = list(harness, TENANT_A, "").await;
     assert_eq!(answer.status, 503);
     assert_eq!(answer.headers["retry-after"], "2");
     assert_eq!(answer.body["type"], "/problems/service-unavailable");
