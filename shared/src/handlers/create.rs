@@ -26,6 +26,10 @@ use time::Duration;
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// How long a key is remembered.
+///
+/// NOTE: a claim gets this expiry as soon as it is made. If the invocation dies before it
+/// completes or releases the claim, retries with the key get 409 until the claim expires,
+/// because the store has no shorter lease for claims in progress.
 pub const IDEMPOTENCY_KEY_TTL: Duration = Duration::hours(24);
 
 /// The maximum key length, in bytes.
