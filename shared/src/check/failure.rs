@@ -11,7 +11,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::time::Duration;
 
-/// Response header in which S3 names the region of a bucket, sent in 200, 301, 400 and 403
+/// Response header in which S3 names the region of a bucket, sent in 200, 301 and 403
 /// responses to HeadBucket.
 pub(crate) const BUCKET_REGION_HEADER: &str = "x-amz-bucket-region";
 

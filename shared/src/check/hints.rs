@@ -191,12 +191,19 @@ pub(crate) fn kms_denied(call: &Call) -> String {
 
 pub(crate) fn region_disabled(call: &Call) -> String {
     let spec = call.spec();
-    format!(
-        "Region {region} is not enabled in account {account}, which owns the role. \
-         Enable it in the AWS Management Console under Account, AWS Regions, and run the test again.",
-        region = spec.region.as_str(),
-        account = spec.role_arn.account_id(),
-    )
+    let region = spec.region.as_str();
+    let account = spec.role_arn.account_id();
+    if spec.region.is_opt_in() {
+        format!(
+            "Region {region} is an opt-in region that is not enabled in account {account}, which owns the role. \
+             Enable it in the AWS Management Console under Account, AWS Regions, and run the test again."
+        )
+    } else {
+        format!(
+            "STS is deactivated in region {region} for account {account}, which owns the role. \
+             Activate it in the IAM console under Account settings, Security Token Service (STS), and run the test again."
+        )
+    }
 }
 
 pub(crate) fn no_such_bucket(call: &Call) -> String {
@@ -280,6 +287,27 @@ mod tests {
         let spec = spec("daily", None);
         let read = kms_denied(&Call::S3(S3Call::read(&spec)));
         assert!(read.contains("the KMS key that encrypts"), "{read}");
+    }
+
+    #[test]
+    fn hint_for_disabled_region_tells_opt_in_from_sts() {
+        let opt_in = ConnectionSpec::parse(&ConnectionInput {
+            mode: Some("read_only".to_owned()),
+            role_arn: Some("arn:aws:iam::111122223333:role/Reader".to_owned()),
+            bucket: Some("acme-exports".to_owned()),
+            prefix: None,
+            region: Some("af-south-1".to_owned()),
+            kms_key_arn: None,
+        })
+        .unwrap();
+        let opt_in_hint = region_disabled(&Call::S3(S3Call::list(&opt_in)));
+        assert!(opt_in_hint.contains("opt-in region"), "{opt_in_hint}");
+        assert!(opt_in_hint.contains("111122223333"), "{opt_in_hint}");
+
+        let default_region = spec("daily", None);
+        let sts_hint = region_disabled(&Call::S3(S3Call::list(&default_region)));
+        assert!(sts_hint.contains("STS is deactivated"), "{sts_hint}");
+        assert!(sts_hint.contains("cn-north-1"), "{sts_hint}");
     }
 
     #[test]

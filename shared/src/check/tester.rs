@@ -25,8 +25,8 @@ pub struct TesterOptions {
     pub platform_principal_arn: String,
     /// Time limit of one AWS call. Shorter when less is left of the test's deadline.
     pub per_call_timeout: Duration,
-    /// How long denied AssumeRole calls are repeated. IAM often denies a role for 10 to 60
-    /// seconds after it was created or its trust policy changed.
+    /// How long denied AssumeRole calls are repeated. IAM is eventually consistent, so it may
+    /// deny a role that was just created or changed for a while, commonly 10 to 60 seconds.
     pub assume_role_retry_budget: Duration,
     /// First delay before a retry. Each further delay doubles, up to `max_backoff`.
     pub initial_backoff: Duration,
@@ -41,7 +41,7 @@ impl TesterOptions {
     /// Default time limit of one AWS call.
     pub const DEFAULT_PER_CALL_TIMEOUT: Duration = Duration::from_secs(5);
     /// Default retry budget for denied AssumeRole calls. With [`super::API_TEST_DEADLINE`] it
-    /// leaves 8 seconds for the S3 checks after the last retry.
+    /// leaves about 8 seconds for the S3 checks after the last retry.
     pub const DEFAULT_ASSUME_ROLE_RETRY_BUDGET: Duration = Duration::from_secs(12);
     pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_millis(500);
     pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(4);
@@ -122,8 +122,9 @@ impl AwsConnectionTester {
         aws_sdk_s3::Client::from_conf(config)
     }
 
-    /// Builds an STS client for the regional endpoint of `region`. Opt-in regions accept only
-    /// credentials from their own regional endpoint, and an endpoint URL override wins.
+    /// Builds an STS client for the regional endpoint of `region`, or for the endpoint URL
+    /// override if the config has one. Credentials from the global endpoint are valid only in
+    /// regions enabled by default, while regional endpoints issue credentials valid in all.
     pub(crate) fn sts(&self, region: Region) -> aws_sdk_sts::Client {
         let config = aws_sdk_sts::config::Builder::from(&self.base)
             .region(aws_sdk_sts::config::Region::new(region.as_str()))
@@ -180,4 +181,69 @@ fn default_http_client() -> aws_sdk_s3::config::SharedHttpClient {
     aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
         .build_https()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ConnectionInput;
+    use aws_config::BehaviorVersion;
+    use aws_sdk_sts::config::endpoint::{Params, ResolveEndpoint};
+
+    fn base_config() -> SdkConfig {
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build()
+    }
+
+    fn spec(bucket: &str, region: &str) -> ConnectionSpec {
+        ConnectionSpec::parse(&ConnectionInput {
+            mode: Some("read_only".to_owned()),
+            role_arn: Some("arn:aws:iam::111122223333:role/Reader".to_owned()),
+            bucket: Some(bucket.to_owned()),
+            prefix: None,
+            region: Some(region.to_owned()),
+            kms_key_arn: None,
+        })
+        .unwrap()
+    }
+
+    fn tester() -> AwsConnectionTester {
+        AwsConnectionTester::new(
+            &base_config(),
+            TesterOptions::new("arn:aws:iam::999988887777:role/platform"),
+        )
+    }
+
+    #[test]
+    fn tester_adds_a_shared_http_client() {
+        assert!(base_config().http_client().is_none());
+        assert!(tester().base.http_client().is_some());
+    }
+
+    #[test]
+    fn tester_builds_clients_in_the_endpoint_region() {
+        let tester = tester();
+        let spec = spec("acme.billing.exports", "af-south-1");
+        let s3 = tester.platform_s3(&spec);
+        assert_eq!(s3.config().region().unwrap().as_ref(), "af-south-1");
+        let sts = tester.sts(spec.region);
+        assert_eq!(sts.config().region().unwrap().as_ref(), "af-south-1");
+    }
+
+    #[tokio::test]
+    async fn sts_resolves_regional_endpoints() {
+        // The tester relies on the SDK's default of regional STS endpoints, because opt-in
+        // regions reject credentials that the global endpoint issued.
+        let resolver = aws_sdk_sts::config::endpoint::DefaultResolver::new();
+        for region in ["af-south-1", "eu-west-1", "us-east-1"] {
+            let params = Params::builder().region(region).build().unwrap();
+            let endpoint = resolver.resolve_endpoint(&params).await.unwrap();
+            assert_eq!(
+                endpoint.url(),
+                format!("https://sts.{region}.amazonaws.com")
+            );
+        }
+    }
 }
