@@ -156,7 +156,7 @@ fn trust_policy(call: &AssumeRoleCall) -> String {
 fn s3_permission(call: &S3Call) -> String {
     let prefix = call.spec.prefix.as_str();
     let condition = if call.target == Target::Bucket && !prefix.is_empty() {
-        format!(" with the condition StringLike s3:prefix \"{prefix}*\"")
+        format!(" with the condition StringLike s3:prefix [\"{prefix}\", \"{prefix}*\"]")
     } else {
         String::new()
     };
@@ -257,7 +257,10 @@ mod tests {
     fn hint_adds_prefix_condition_only_for_bucket_actions() {
         let spec = spec("daily", None);
         let list = access_denied(&Call::S3(S3Call::list(&spec)));
-        assert!(list.contains("s3:prefix \"daily/*\""), "{list}");
+        assert!(
+            list.contains("s3:prefix [\"daily/\", \"daily/*\"]"),
+            "{list}"
+        );
         let write = access_denied(&Call::S3(S3Call::write(&spec)));
         assert!(!write.contains("s3:prefix"), "{write}");
         assert!(write.contains("s3:PutObject"), "{write}");
