@@ -612,6 +612,20 @@ def test_head_object_is_not_taken_for_head_bucket(stack: Stack) -> None:
     assert response.getheader("x-amz-bucket-region") is None
 
 
+def test_wrong_expected_bucket_owner_is_denied(stack: Stack) -> None:
+    owner, other = stack.customer_account_ids[:2]
+    bucket = create_bucket(stack, owner, "us-east-1", {"a.csv": b"a"})
+    s3 = stack.client("s3", stack.admin_credentials(owner))
+
+    matching = s3.get_object(Bucket=bucket, Key="a.csv", ExpectedBucketOwner=owner)
+    with pytest.raises(ClientError) as raised:
+        s3.get_object(Bucket=bucket, Key="a.csv", ExpectedBucketOwner=other)
+
+    assert matching["Body"].read() == b"a"
+    assert error_code(raised.value) == "AccessDenied"
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
 # --- Seeded identities -----------------------------------------------------------------------
 
 

@@ -383,6 +383,7 @@ mod tests {
         assert!(hint.contains("s3:ListBucket"), "{hint}");
         assert!(hint.contains("arn:aws:s3:::acme-billing"), "{hint}");
         assert!(hint.contains("exports/*"), "{hint}");
+        assert!(hint.contains("owned by account 111122223333"), "{hint}");
     }
 
     #[test]

@@ -162,10 +162,12 @@ fn s3_permission(call: &S3Call) -> String {
     };
     format!(
         "Allow {action} on {resource}{condition} in the permissions policy of role {role}, \
-         and check that no bucket policy, service control policy or permissions boundary denies it.",
+         and check that no bucket policy, service control policy or permissions boundary denies it. \
+         S3 also denies every request when the bucket is not owned by account {account}, the role's account.",
         action = call.action,
         resource = call.resource_arn(),
         role = call.spec.role_arn.as_str(),
+        account = call.spec.role_arn.account_id(),
     )
 }
 
