@@ -606,3 +606,151 @@ fn missing_client_facts() -> ErrorFacts {
         "the role's credentials are missing because the assume_role check did not pass".to_owned(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::TesterOptions;
+    use crate::domain::{ConnectionInput, EndpointId, ExternalId, TenantId};
+    use aws_config::{BehaviorVersion, SdkConfig};
+    use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    type ListResult = Result<(), SdkError<ListObjectsV2Error, HttpResponse>>;
+
+    /// A tester whose clients are never used: the tests drive `send` with closures.
+    fn tester(per_call_timeout: Duration) -> AwsConnectionTester {
+        let config = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+        let options = TesterOptions {
+            per_call_timeout,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(20),
+            ..TesterOptions::new("arn:aws:iam::999988887777:role/platform")
+        };
+        AwsConnectionTester::new(&config, options)
+    }
+
+    fn request() -> TestRequest {
+        let spec = ConnectionSpec::parse(&ConnectionInput {
+            mode: Some("read_only".to_owned()),
+            role_arn: Some("arn:aws:iam::111122223333:role/Reader".to_owned()),
+            bucket: Some("acme-billing".to_owned()),
+            prefix: None,
+            region: Some("eu-west-1".to_owned()),
+            kms_key_arn: None,
+        })
+        .unwrap();
+        TestRequest {
+            tenant: TenantId::parse("acme").unwrap(),
+            endpoint_id: Some(EndpointId::parse("01JBQ4ZK3M5N6P7Q8R9S0T1V2W").unwrap()),
+            spec,
+            external_id: ExternalId::parse("external-id").unwrap(),
+            deadline: Duration::from_secs(5),
+        }
+    }
+
+    fn service_error(status: u16, code: &str) -> SdkError<ListObjectsV2Error, HttpResponse> {
+        let meta = ErrorMetadata::builder()
+            .code(code)
+            .message("failed")
+            .build();
+        let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        SdkError::service_error(ListObjectsV2Error::generic(meta), raw)
+    }
+
+    /// Sends a call whose first `failures` attempts fail with `code`, and returns the result
+    /// and the number of attempts.
+    async fn send_failing(
+        deadline: Duration,
+        failures: u32,
+        status: u16,
+        code: &str,
+    ) -> (Result<(), ErrorFacts>, u32) {
+        let tester = tester(Duration::from_secs(1));
+        let request = request();
+        let steps = AwsSteps::new(&tester, &request, Deadline::after(deadline));
+        let call = Call::S3(S3Call::list(&request.spec));
+        let attempts = AtomicU32::new(0);
+
+        let result = steps
+            .send(&call, || {
+                let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+                async move {
+                    if attempt <= failures {
+                        ListResult::Err(service_error(status, code))
+                    } else {
+                        Ok(())
+                    }
+                }
+            })
+            .await;
+        (result, attempts.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn send_retries_throttling_until_success() {
+        let (result, attempts) = send_failing(Duration::from_secs(5), 2, 503, "SlowDown").await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(attempts, 3);
+    }
+
+    #[tokio::test]
+    async fn send_does_not_retry_access_denied() {
+        let (result, attempts) = send_failing(Duration::from_secs(5), 1, 403, "AccessDenied").await;
+        assert_eq!(result.unwrap_err().code(), "AccessDenied");
+        assert_eq!(attempts, 1);
+    }
+
+    #[tokio::test]
+    async fn send_stops_retrying_at_the_deadline() {
+        let started = Instant::now();
+        let (result, attempts) =
+            send_failing(Duration::from_millis(100), u32::MAX, 500, "InternalError").await;
+        assert!(started.elapsed() < Duration::from_millis(200));
+        assert_eq!(result.unwrap_err().code(), "InternalError");
+        assert!(attempts > 1, "{attempts} attempts");
+    }
+
+    #[tokio::test]
+    async fn send_times_out_a_call_without_response() {
+        let tester = tester(Duration::from_millis(50));
+        let request = request();
+        let steps = AwsSteps::new(&tester, &request, Deadline::after(Duration::from_secs(5)));
+        let call = Call::S3(S3Call::list(&request.spec));
+
+        let result = steps
+            .send(&call, || async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                ListResult::Ok(())
+            })
+            .await;
+
+        let facts = result.unwrap_err();
+        assert_eq!(facts.kind, FailureKind::Timeout);
+        assert_eq!(classify(&facts, &call).code, "Timeout");
+    }
+
+    #[test]
+    fn deadline_note_names_the_left_behind_object() {
+        let tester = tester(Duration::from_secs(1));
+        let request = request();
+        let mut steps = AwsSteps::new(&tester, &request, Deadline::after(Duration::ZERO));
+        assert_eq!(steps.deadline_note(CheckName::Delete), None);
+
+        steps.written = Some(TestObject {
+            key: "exports/.s3-endpoint-check/01JBQ.txt".to_owned(),
+            body: Vec::new(),
+        });
+        let note = steps.deadline_note(CheckName::Delete).unwrap();
+        assert!(
+            note.contains("exports/.s3-endpoint-check/01JBQ.txt"),
+            "{note}"
+        );
+        assert_eq!(steps.deadline_note(CheckName::ReadBack), None);
+    }
+}
