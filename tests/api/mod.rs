@@ -8,6 +8,7 @@ pub mod fakes;
 
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
+use endpoint_core::check::{AwsConnectionTester, TesterOptions};
 use endpoint_core::config::AuthConfig;
 use endpoint_core::domain::Endpoint;
 use endpoint_core::handlers::create::CreateApp;
@@ -93,6 +94,26 @@ impl Harness {
         let clock = Arc::new(SteppingClock::starting_at(OffsetDateTime::now_utc()));
         let store = DynamoStore::new(client, table).with_clock(clock.clone());
         Self::with_store(Arc::new(store), None, clock)
+    }
+
+    /// Builds a harness on a new DynamoDB Local table whose connection tests run the AWS
+    /// tester against moto, as the platform principal of the local stack.
+    pub async fn aws() -> Self {
+        let mut harness = Self::dynamo().await;
+        let stack = s3_endpoints::stack();
+        // Short AssumeRole retries, so that a test of a denied role ends in about a second.
+        let options = TesterOptions {
+            assume_role_retry_budget: Duration::from_secs(1),
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_millis(400),
+            ..TesterOptions::new(stack.platform_principal_arn.clone())
+        };
+        let tester = Arc::new(AwsConnectionTester::new(&stack.platform_config(), options));
+        harness.create.tester = tester.clone();
+        harness.test.tester = tester;
+        harness.policy.platform =
+            PlatformIdentity::new(&stack.platform_principal_arn, "CostPlatform").unwrap();
+        harness
     }
 
     /// Returns one harness per store implementation: in memory and on DynamoDB Local.

@@ -18,9 +18,9 @@ use serde::Serialize;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-/// The maximum duration of a connection test. test-endpoint and create-endpoint time out
-/// after 25 seconds (template.yaml), and API Gateway ends the integration after 29.
-pub const MAX_TEST_DURATION: Duration = Duration::from_secs(20);
+/// The maximum duration of a connection test in an API request. test-endpoint and
+/// create-endpoint time out after 25 seconds (template.yaml).
+pub const MAX_TEST_DURATION: Duration = crate::check::API_TEST_DEADLINE;
 
 /// Time kept free after the connection test for the store calls and the response.
 const AFTER_TEST_MARGIN: Duration = Duration::from_millis(1_500);
