@@ -4,8 +4,8 @@
 //! Each test runs once on the in-memory store and once on the DynamoDB store in DynamoDB
 //! Local, whose URL `AWS_ENDPOINT_URL_DYNAMODB` gives (scripts/test.sh sets it).
 //!
-//! NOTE: the connection test is the scripted one in both runs, not the AWS tester against
-//! moto, so these tests do not cover the tester's own checks.
+//! The connection test is the scripted one in both runs; `tests/api_aws.rs` runs create and
+//! test with the AWS tester against moto.
 
 mod api;
 
