@@ -4,4 +4,5 @@
 pub mod check;
 pub mod clock;
 pub mod domain;
+pub mod revalidate;
 pub mod store;
