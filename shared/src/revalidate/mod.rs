@@ -59,6 +59,11 @@ pub mod run;
 pub mod transition;
 pub mod trigger;
 
+#[cfg(test)]
+mod fakes;
+#[cfg(test)]
+mod tests;
+
 pub use budget::TimeLimits;
 pub use checkpoint::{CheckpointStore, DynamoCheckpointStore};
 pub use handler::{handle, HandlerError};

@@ -20,7 +20,7 @@ pub enum Recorded {
     /// `delivery` says whether its event was published or left pending.
     Stored {
         health: Health,
-        change: Option<HealthChanged>,
+        change: Option<Box<HealthChanged>>,
         delivery: Delivery,
     },
     /// A result checked at the same time or later is stored, so this one was dropped.
@@ -89,7 +89,7 @@ impl HealthRecorder {
                     };
                     return Ok(Recorded::Stored {
                         health,
-                        change,
+                        change: change.map(Box::new),
                         delivery,
                     });
                 }
