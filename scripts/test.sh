@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The project's test command. Installs the local AWS stack when something is missing,
+# starts a fresh stack, runs every check against it, and stops the stack on exit.
+#
+# Usage: scripts/test.sh
+#
+# Setup steps run first, and one that fails ends the run. Then every check runs, even after
+# another check failed, and the script exits non-zero when any check failed. To add a step,
+# write a function below and append its name to SETUP_STEPS or CHECKS. Each step runs with
+# `set -e` in a subshell, except that setup steps run in this shell so that they can export
+# variables.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STACK_SCRIPT="$ROOT/scripts/stack.sh"
+ENV_FILE="$ROOT/.local/stack.env"
+VENV_PYTHON="$ROOT/.local/venv/bin/python"
+STACK_STARTED=0
+
+log() {
+    printf 'test.sh: %s\n' "$*" >&2
+}
+
+# --- setup steps ---------------------------------------------------------------------------
+
+install_stack() {
+    bash "$STACK_SCRIPT" install
+}
+
+start_stack() {
+    # Tests run against a stack that no earlier run has written to.
+    if [ -f "$ENV_FILE" ]; then
+        log "restarting the local stack that is already running"
+        bash "$STACK_SCRIPT" stop
+    fi
+    STACK_STARTED=1
+    bash "$STACK_SCRIPT" start
+    # shellcheck source=/dev/null
+    source "$ENV_FILE"
+}
+
+SETUP_STEPS=(install_stack start_stack)
+
+# --- checks --------------------------------------------------------------------------------
+
+check_format() {
+    cargo fmt --all --check
+}
+
+check_clippy() {
+    cargo clippy --workspace --all-targets -- -D warnings
+}
+
+check_cargo_test() {
+    cargo test --workspace
+}
+
+check_moto_ext() {
+    # pytest exits 5 when it collects no test, which fails this check as well.
+    "$VENV_PYTHON" -m pytest -p no:cacheprovider -q "$ROOT/scripts/local-stack"
+}
+
+CHECKS=(check_format check_clippy check_cargo_test check_moto_ext)
+
+# --- runner --------------------------------------------------------------------------------
+
+stop_stack() {
+    if [ "$STACK_STARTED" = 1 ]; then
+        bash "$STACK_SCRIPT" stop || log "stopping the local stack failed"
+    fi
+}
+
+main() {
+    cd "$ROOT"
+    trap stop_stack EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+
+    local step started
+    for step in "${SETUP_STEPS[@]}"; do
+        log "==> $step"
+        started=$SECONDS
+        "$step"
+        log "<== $step done in $((SECONDS - started))s"
+    done
+
+    local failed=() status
+    for step in "${CHECKS[@]}"; do
+        log "==> $step"
+        started=$SECONDS
+        set +e
+        (
+            set -e
+            "$step"
+        )
+        status=$?
+        set -e
+        if [ "$status" -eq 0 ]; then
+            log "<== $step passed in $((SECONDS - started))s"
+        else
+            log "<== $step FAILED with exit status $status after $((SECONDS - started))s"
+            failed+=("$step")
+        fi
+    done
+
+    if [ "${#failed[@]}" -gt 0 ]; then
+        log "${#failed[@]} of ${#CHECKS[@]} checks failed: ${failed[*]}"
+        exit 1
+    fi
+    log "all ${#CHECKS[@]} checks passed"
+}
+
+main "$@"
