@@ -49,6 +49,7 @@
 
 pub mod budget;
 pub mod checkpoint;
+pub mod config;
 pub mod handler;
 pub mod metrics;
 pub mod outbox;
@@ -66,6 +67,7 @@ mod tests;
 
 pub use budget::TimeLimits;
 pub use checkpoint::{CheckpointStore, DynamoCheckpointStore};
+pub use config::{ConfigError, RevalidateConfig};
 pub use handler::{handle, HandlerError};
 pub use publish::{EventBridgePublisher, EventPublisher};
 pub use report::{RunReport, RunStatus};
