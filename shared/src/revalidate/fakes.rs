@@ -3,6 +3,7 @@
 
 use super::checkpoint::{Checkpoint, CheckpointError, CheckpointState, CheckpointStore};
 use super::publish::{EntryOutcome, EventPublisher, PublishError};
+use super::run::TesterFactory;
 use crate::check::{
     CheckName, CheckResult, CheckStatus, ConnectionTester, TestOutcome, TestReport, TestRequest,
 };
@@ -17,7 +18,7 @@ use crate::store::{
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::OffsetDateTime;
 use ulid::Ulid;
@@ -371,6 +372,15 @@ fn check_named(name: &str) -> CheckName {
         "read" => CheckName::Read,
         "write" => CheckName::Write,
         _ => CheckName::Region,
+    }
+}
+
+/// Hands every run the same scripted tester.
+pub struct SharedTester(pub Arc<ScriptedTester>);
+
+impl TesterFactory for SharedTester {
+    fn tester_for_run(&self) -> Arc<dyn ConnectionTester> {
+        self.0.clone()
     }
 }
 

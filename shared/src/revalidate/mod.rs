@@ -71,5 +71,5 @@ pub use config::{ConfigError, RevalidateConfig};
 pub use handler::{handle, HandlerError};
 pub use publish::{EventBridgePublisher, EventPublisher};
 pub use report::{RunReport, RunStatus};
-pub use run::{Revalidator, RunError, Services, Settings};
+pub use run::{Revalidator, RunError, Services, Settings, TesterFactory};
 pub use trigger::{parse_trigger, RunInput, RunRequest, TriggerError};

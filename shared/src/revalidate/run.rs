@@ -61,12 +61,19 @@ pub enum RunError {
     Checkpoint(#[from] CheckpointError),
 }
 
+/// Provides the connection tester of each run.
+pub trait TesterFactory: Send + Sync {
+    /// Returns the tester for a new run. Assumed-role credentials may be cached within a run
+    /// but not across runs, so that a trust policy changed since the last run is tested again.
+    fn tester_for_run(&self) -> Arc<dyn ConnectionTester>;
+}
+
 /// The services a run uses.
 #[derive(Clone)]
 pub struct Services {
     pub store: Arc<dyn EndpointStore>,
     pub checkpoints: Arc<dyn CheckpointStore>,
-    pub tester: Arc<dyn ConnectionTester>,
+    pub testers: Arc<dyn TesterFactory>,
     pub publisher: Arc<dyn EventPublisher>,
     pub clock: Arc<dyn Clock>,
 }
@@ -83,6 +90,7 @@ pub struct Revalidator {
 struct RunState {
     run_id: String,
     budget: Budget,
+    tester: Arc<dyn ConnectionTester>,
     permits: Semaphore,
     tally: Mutex<Tally>,
     progress: tokio::sync::Mutex<Checkpoint>,
@@ -150,6 +158,7 @@ impl Revalidator {
         let state = RunState {
             run_id: run_id.to_owned(),
             budget,
+            tester: self.services.testers.tester_for_run(),
             permits: Semaphore::new(self.settings.concurrency.max(1)),
             tally: Mutex::new(Tally::default()),
             progress: tokio::sync::Mutex::new(checkpoint),
@@ -387,8 +396,7 @@ impl Revalidator {
             deadline: state.budget.endpoint_timeout(),
         };
         let limit = state.budget.endpoint_timeout() + self.settings.test_grace;
-        let Ok(report) = tokio::time::timeout(limit, self.services.tester.test(&request)).await
-        else {
+        let Ok(report) = tokio::time::timeout(limit, state.tester.test(&request)).await else {
             let message = format!(
                 "the connection test did not return within {} ms",
                 limit.as_millis()

@@ -4,7 +4,8 @@
 use super::budget::TimeLimits;
 use super::checkpoint::{Checkpoint, CheckpointState, Cycle, Lease, SegmentProgress};
 use super::fakes::{
-    endpoint, MemoryCheckpoints, MemoryStore, RecordingPublisher, ScriptedTester, SteppingClock,
+    endpoint, MemoryCheckpoints, MemoryStore, RecordingPublisher, ScriptedTester, SharedTester,
+    SteppingClock,
 };
 use super::handler::{handle, HandlerError};
 use super::report::{ErrorReason, RunStatus};
@@ -42,7 +43,7 @@ impl Harness {
         let services = Services {
             store: self.store.clone(),
             checkpoints: self.checkpoints.clone(),
-            tester: self.tester.clone(),
+            testers: Arc::new(SharedTester(self.tester.clone())),
             publisher: self.publisher.clone(),
             clock: self.clock.clone(),
         };
