@@ -286,6 +286,8 @@ impl EndpointStore for MemoryStore {
 #[derive(Default)]
 pub struct MemoryCheckpoints {
     stored: Mutex<Checkpoint>,
+    /// A state that another run stores just before the next save, which then conflicts.
+    rival: Mutex<Option<CheckpointState>>,
 }
 
 impl MemoryCheckpoints {
@@ -295,6 +297,11 @@ impl MemoryCheckpoints {
 
     pub fn replace(&self, checkpoint: Checkpoint) {
         *self.stored.lock().unwrap() = checkpoint;
+    }
+
+    /// Makes another run store `state` right before this run's next save.
+    pub fn race_next_save(&self, state: CheckpointState) {
+        *self.rival.lock().unwrap() = Some(state);
     }
 }
 
@@ -310,6 +317,12 @@ impl CheckpointStore for MemoryCheckpoints {
         state: &CheckpointState,
     ) -> Result<Checkpoint, CheckpointError> {
         let mut stored = self.stored.lock().unwrap();
+        if let Some(rival) = self.rival.lock().unwrap().take() {
+            *stored = Checkpoint {
+                version: stored.version + 1,
+                state: rival,
+            };
+        }
         if stored.version != expected_version {
             return Err(CheckpointError::Conflict {
                 expected: expected_version,

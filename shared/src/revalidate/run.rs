@@ -24,6 +24,9 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+/// Reads of the checkpoint before a run gives up claiming it.
+const MAX_CLAIM_ATTEMPTS: u32 = 2;
+
 /// How a run divides and paces its work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -192,6 +195,29 @@ impl Revalidator {
         request: &RunRequest,
         budget: &Budget,
     ) -> Result<Result<Checkpoint, RunReport>, RunError> {
+        // A lost race means another run stored its claim between our read and write, so the
+        // second attempt reads that claim and skips.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_claim(run_id, request, budget).await {
+                Err(CheckpointError::Conflict { .. }) if attempt < MAX_CLAIM_ATTEMPTS => {
+                    tracing::info!(
+                        run_id,
+                        "another run changed the checkpoint; reading it again"
+                    );
+                }
+                result => return Ok(result?),
+            }
+        }
+    }
+
+    async fn try_claim(
+        &self,
+        run_id: &str,
+        request: &RunRequest,
+        budget: &Budget,
+    ) -> Result<Result<Checkpoint, RunReport>, CheckpointError> {
         let current = self.services.checkpoints.load().await?;
         let now = self.services.clock.now();
         let lease_until =

@@ -323,6 +323,31 @@ async fn run_skips_while_another_run_holds_lease() {
 }
 
 #[tokio::test]
+async fn run_skips_after_losing_claim_race() {
+    let endpoints = fleet(3);
+    let harness = Harness::new(&endpoints, ScriptedTester::default());
+    let far_future = OffsetDateTime::now_utc() + time::Duration::days(365);
+    harness.checkpoints.race_next_save(CheckpointState {
+        lease: Some(Lease {
+            owner: "rival-run".to_owned(),
+            expires_at: far_future,
+        }),
+        ..CheckpointState::default()
+    });
+
+    let report = harness
+        .revalidator(settings())
+        .run(&request(), "run-1", None)
+        .await
+        .unwrap();
+
+    assert_eq!(report.status, RunStatus::SkippedBusy);
+    assert!(harness.tester.tested().is_empty());
+    let stored = harness.checkpoints.stored();
+    assert_eq!(stored.state.lease.unwrap().owner, "rival-run");
+}
+
+#[tokio::test]
 async fn run_continues_from_stored_segment_positions() {
     let endpoints = fleet(20);
     let harness = Harness::new(&endpoints, ScriptedTester::default());
