@@ -60,7 +60,15 @@ check_moto_ext() {
     "$VENV_PYTHON" -m pytest -p no:cacheprovider -q "$ROOT/scripts/local-stack"
 }
 
-CHECKS=(check_format check_clippy check_cargo_test check_moto_ext)
+check_template() {
+    bash "$ROOT/scripts/check-template.sh"
+}
+
+check_policy_lint() {
+    bash "$ROOT/scripts/lint-policies.sh"
+}
+
+CHECKS=(check_format check_clippy check_cargo_test check_moto_ext check_template check_policy_lint)
 
 # --- runner --------------------------------------------------------------------------------
 

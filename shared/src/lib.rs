@@ -4,5 +4,6 @@
 pub mod check;
 pub mod clock;
 pub mod domain;
+pub mod policy;
 pub mod revalidate;
 pub mod store;

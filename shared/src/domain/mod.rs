@@ -31,5 +31,9 @@ pub use prefix::{
 };
 pub use region::{Partition, Region};
 pub use role_arn::RoleArn;
+pub(crate) use role_arn::{check_iam_name, check_iam_path, is_iam_name_byte, split_path_and_name};
+pub(crate) use spec::{
+    check_kms_key_location, parse_bucket, parse_kms_key_arn, parse_mode, parse_prefix, parse_region,
+};
 pub use spec::{ConnectionInput, ConnectionSpec, EndpointInput, EndpointSpec};
 pub use tenant::TenantId;

@@ -61,8 +61,8 @@ impl RoleArn {
             return Err(reject(&format!("this is an IAM {kind} ARN, not a role")));
         };
         let (path, name) = split_path_and_name(role_path_and_name);
-        check_role_name(name).map_err(|reason| reject(&reason))?;
-        check_path(&path).map_err(|reason| reject(&reason))?;
+        check_iam_name("role", name).map_err(|reason| reject(&reason))?;
+        check_iam_path("role", &path).map_err(|reason| reject(&reason))?;
 
         Ok(Self {
             arn: raw.to_owned(),
@@ -97,50 +97,56 @@ impl RoleArn {
 }
 
 /// Splits `path/to/Name` into (`/path/to/`, `Name`); a bare name gets the root path `/`.
-fn split_path_and_name(value: &str) -> (String, &str) {
+pub(crate) fn split_path_and_name(value: &str) -> (String, &str) {
     match value.rfind('/') {
         Some(slash) => (format!("/{}", &value[..=slash]), &value[slash + 1..]),
         None => ("/".to_owned(), value),
     }
 }
 
-fn check_role_name(name: &str) -> Result<(), String> {
+/// Checks the name of an IAM role or user (`kind`), which share the same rules.
+pub(crate) fn check_iam_name(kind: &str, name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > MAX_ROLE_NAME_LEN {
         return Err(format!(
-            "role name must be 1 to {MAX_ROLE_NAME_LEN} characters"
+            "{kind} name must be 1 to {MAX_ROLE_NAME_LEN} characters"
         ));
     }
-    if !name.bytes().all(is_name_byte) {
-        return Err("role name may contain only letters, digits and _ + = , . @ -".to_owned());
+    if !name.bytes().all(is_iam_name_byte) {
+        return Err(format!(
+            "{kind} name may contain only letters, digits and _ + = , . @ -"
+        ));
     }
     Ok(())
 }
 
-fn check_path(path: &str) -> Result<(), String> {
+/// Checks the path of an IAM role or user (`kind`), which share the same rules.
+pub(crate) fn check_iam_path(kind: &str, path: &str) -> Result<(), String> {
     if path == "/" {
         return Ok(());
     }
     if path.len() > MAX_PATH_LEN {
         return Err(format!(
-            "role path must be at most {MAX_PATH_LEN} characters"
+            "{kind} path must be at most {MAX_PATH_LEN} characters"
         ));
     }
     // The path is `/a/b/`: strip one slash from each end to get its segments.
     let inner = &path[1..path.len() - 1];
     let segments: Vec<&str> = inner.split('/').collect();
     if segments.iter().any(|segment| segment.is_empty()) {
-        return Err("role path must not contain empty segments (//)".to_owned());
+        return Err(format!("{kind} path must not contain empty segments (//)"));
     }
     if !segments
         .iter()
-        .all(|segment| segment.bytes().all(is_name_byte))
+        .all(|segment| segment.bytes().all(is_iam_name_byte))
     {
-        return Err("role path may contain only letters, digits, / and _ + = , . @ -".to_owned());
+        return Err(format!(
+            "{kind} path may contain only letters, digits, / and _ + = , . @ -"
+        ));
     }
     Ok(())
 }
 
-fn is_name_byte(byte: u8) -> bool {
+pub(crate) fn is_iam_name_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"_+=,.@-".contains(&byte)
 }
 

@@ -46,14 +46,7 @@ impl ConnectionSpec {
     }
 
     fn collect(input: &ConnectionInput, errors: &mut ErrorCollector) -> Option<Self> {
-        let mode = errors.check(
-            required(
-                &input.mode,
-                AccessMode::FIELD,
-                "\"read_only\" or \"read_write\"",
-            )
-            .and_then(AccessMode::parse),
-        );
+        let mode = errors.check(parse_mode(&input.mode));
         let role_arn = errors.check(
             required(
                 &input.role_arn,
@@ -62,27 +55,10 @@ impl ConnectionSpec {
             )
             .and_then(RoleArn::parse),
         );
-        let bucket = errors.check(
-            required(
-                &input.bucket,
-                BucketName::FIELD,
-                "the name of the S3 bucket",
-            )
-            .and_then(BucketName::parse),
-        );
-        let prefix = errors.check(Prefix::parse(input.prefix.as_deref().unwrap_or("")));
-        let region = errors.check(
-            required(
-                &input.region,
-                Region::FIELD,
-                "the bucket's AWS region, such as \"us-east-1\"",
-            )
-            .and_then(Region::parse),
-        );
-        let kms_key_arn = match input.kms_key_arn.as_deref() {
-            None | Some("") => Some(None),
-            Some(raw) => errors.check(KmsKeyArn::parse(raw)).map(Some),
-        };
+        let bucket = errors.check(parse_bucket(&input.bucket));
+        let prefix = errors.check(parse_prefix(&input.prefix));
+        let region = errors.check(parse_region(&input.region));
+        let kms_key_arn = errors.check(parse_kms_key_arn(&input.kms_key_arn));
 
         if let (Some(role_arn), Some(region)) = (&role_arn, &region) {
             errors.check(check_role_partition(role_arn, region));
@@ -109,6 +85,36 @@ fn required<'a>(value: &'a Option<String>, field: &str, hint: &str) -> Result<&'
     }
 }
 
+pub(crate) fn parse_mode(raw: &Option<String>) -> Result<AccessMode, FieldError> {
+    required(raw, AccessMode::FIELD, "\"read_only\" or \"read_write\"").and_then(AccessMode::parse)
+}
+
+pub(crate) fn parse_bucket(raw: &Option<String>) -> Result<BucketName, FieldError> {
+    required(raw, BucketName::FIELD, "the name of the S3 bucket").and_then(BucketName::parse)
+}
+
+/// Parses an optional prefix, where an absent prefix means the whole bucket.
+pub(crate) fn parse_prefix(raw: &Option<String>) -> Result<Prefix, FieldError> {
+    Prefix::parse(raw.as_deref().unwrap_or(""))
+}
+
+pub(crate) fn parse_region(raw: &Option<String>) -> Result<Region, FieldError> {
+    required(
+        raw,
+        Region::FIELD,
+        "the bucket's AWS region, such as \"us-east-1\"",
+    )
+    .and_then(Region::parse)
+}
+
+/// Parses an optional KMS key ARN, where an absent or empty value means no key.
+pub(crate) fn parse_kms_key_arn(raw: &Option<String>) -> Result<Option<KmsKeyArn>, FieldError> {
+    match raw.as_deref() {
+        None | Some("") => Ok(None),
+        Some(raw) => KmsKeyArn::parse(raw).map(Some),
+    }
+}
+
 /// Rejects a role in another partition than the bucket's region, because STS and S3 in one
 /// partition cannot reach roles or buckets in another.
 fn check_role_partition(role_arn: &RoleArn, region: &Region) -> Result<(), FieldError> {
@@ -130,18 +136,28 @@ fn check_role_partition(role_arn: &RoleArn, region: &Region) -> Result<(), Field
 
 /// Rejects a key in another partition or region, because S3 encrypts objects only with keys
 /// in the bucket's own region.
-fn check_kms_key_location(key: &KmsKeyArn, region: &Region) -> Result<(), FieldError> {
+pub(crate) fn check_kms_key_location(key: &KmsKeyArn, region: &Region) -> Result<(), FieldError> {
     if key.partition() == region.partition() && key.region() == region.as_str() {
         return Ok(());
     }
+    let location = if key.partition() == region.partition() {
+        format!(
+            "KMS key is in region {} but the bucket is in {}",
+            key.region(),
+            region
+        )
+    } else {
+        format!(
+            "KMS key is in partition {} but region {} is in partition {}",
+            key.partition(),
+            region,
+            region.partition()
+        )
+    };
     Err(FieldError::new(
         KmsKeyArn::FIELD,
         key.as_str(),
-        format!(
-            "KMS key is in region {} but the bucket is in {}; use the key that encrypts this bucket, which is always in the bucket's region",
-            key.region(),
-            region
-        ),
+        format!("{location}; use the key that encrypts this bucket, which is always in the bucket's region"),
     ))
 }
 

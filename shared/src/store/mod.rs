@@ -1,7 +1,10 @@
 //! Persistence of endpoints, their health, the tenants' External IDs and idempotency records.
 //!
 //! The handlers depend on the [`EndpointStore`] trait; [`dynamo`] implements it on one
-//! DynamoDB table whose definition is in `template.yaml`.
+//! DynamoDB table whose definition is in [`schema`] and in `template.yaml`.
+
+pub mod dynamo;
+pub mod schema;
 
 use crate::domain::{AccessMode, Endpoint, EndpointId, ExternalId, Health, Prefix, TenantId};
 use async_trait::async_trait;
@@ -33,9 +36,15 @@ pub enum StoreError {
     #[error("the pagination cursor is invalid; request the first page again without a cursor")]
     InvalidCursor,
 
-    /// DynamoDB could not be reached, timed out, or kept throttling after the bounded retries.
+    /// DynamoDB could not be reached, timed out, kept throttling or conflicting after the
+    /// bounded retries, or rejected the request. The source error names the cause.
     #[error("the endpoint store is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+
+    /// An argument is outside the range the method accepts, such as a page size of 0. This is
+    /// a bug in the caller, not in the client's request.
+    #[error("invalid store argument: {0}")]
+    InvalidArgument(String),
 
     /// A stored item failed validation, which means it was written by something else.
     #[error("a stored item is invalid: {0}")]
@@ -181,7 +190,9 @@ pub trait EndpointStore: Send + Sync {
         expires_at: OffsetDateTime,
     ) -> Result<IdempotencyClaim, StoreError>;
 
-    /// Records the response of the request that claimed `key`.
+    /// Records the response of the request that claimed `key`. When the claim expired or was
+    /// released meanwhile, nothing is stored and the call still succeeds, because the request
+    /// itself succeeded. Only the replay of its response is lost.
     async fn complete_idempotency_key(
         &self,
         tenant: &TenantId,
@@ -214,6 +225,8 @@ pub trait EndpointStore: Send + Sync {
     async fn delete_pending_event(&self, event: &PendingEvent) -> Result<(), StoreError>;
 
     /// Returns one page of `segment` (of `total_segments`) of all endpoints of all tenants.
+    /// `limit` counts the stored items read, of every kind, before endpoints are picked out,
+    /// so a page may hold fewer than `limit` endpoints, or none, while more follow.
     async fn scan_endpoints(
         &self,
         segment: u32,
