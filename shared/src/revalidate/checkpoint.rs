@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
-pub const CHECKPOINT_PK: &str = "REVALIDATION";
+pub const CHECKPOINT_PK: &str = crate::store::dynamo::REVALIDATION_PK;
 pub const CHECKPOINT_SK: &str = "CHECKPOINT";
 
 /// How far one scan segment got in the current cycle.
