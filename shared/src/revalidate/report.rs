@@ -18,6 +18,9 @@ pub enum ErrorReason {
     HealthReadFailed,
     /// The connection test did not return within its timeout plus a grace period.
     TestTimedOut,
+    /// A check failed for a reason outside the endpoint's configuration, such as throttling,
+    /// a timeout or a connection error.
+    TestInconclusive,
     /// The store rejected or could not take the health write.
     HealthWriteFailed,
     /// Other writers kept changing the stored health between read and write.

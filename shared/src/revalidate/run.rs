@@ -11,9 +11,9 @@ use super::publish::EventPublisher;
 use super::recorder::{HealthRecorder, RecordError, Recorded};
 use super::report::{ErrorExample, ErrorReason, RunIssue, RunReport, RunStatus, Tally};
 use super::trigger::RunRequest;
-use crate::check::{ConnectionTester, TestRequest};
+use crate::check::{error_code, ConnectionTester, TestRequest};
 use crate::clock::Clock;
-use crate::domain::{Endpoint, EndpointId, Health, TenantId};
+use crate::domain::{Endpoint, EndpointId, Health, HealthFailure, TenantId};
 use crate::store::EndpointStore;
 use futures::stream::{self, StreamExt};
 use std::collections::{BTreeMap, HashMap};
@@ -433,6 +433,14 @@ impl Revalidator {
         };
 
         let failure = report.failure();
+        if let Some(failure) = failure.as_ref().filter(|failure| is_inconclusive(failure)) {
+            let code = failure.error_code.as_deref().unwrap_or_default();
+            let message = format!("{} check: {code}: {}", failure.check, failure.message);
+            tracing::warn!(%message, "connection test was inconclusive; health not recorded");
+            self.record_error(state, &endpoint, ErrorReason::TestInconclusive, message);
+            return EndpointOutcome::Handled;
+        }
+
         let recorded = self
             .recorder
             .record(
@@ -592,6 +600,26 @@ impl Revalidator {
             RunStatus::CycleContinues
         }
     }
+}
+
+/// Returns whether a failed check says nothing about the endpoint's configuration: AWS or the
+/// platform failed, not the customer's role or bucket. Recording such a result would announce
+/// a change that did not happen, so it is reported as not checked instead.
+fn is_inconclusive(failure: &HealthFailure) -> bool {
+    const NOT_CAUSED_BY_CONFIGURATION: [&str; 8] = [
+        error_code::THROTTLING,
+        error_code::TIMEOUT,
+        error_code::DEADLINE_EXCEEDED,
+        error_code::CONNECTION_ERROR,
+        error_code::SERVICE_UNAVAILABLE,
+        error_code::INVALID_RESPONSE,
+        error_code::INVALID_CREDENTIALS,
+        error_code::INTERNAL_ERROR,
+    ];
+    failure
+        .error_code
+        .as_deref()
+        .is_some_and(|code| NOT_CAUSED_BY_CONFIGURATION.contains(&code))
 }
 
 /// Renders an error with its sources, which is what an operator needs to act on it.

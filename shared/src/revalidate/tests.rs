@@ -473,6 +473,36 @@ async fn run_gives_up_on_hung_test_and_checks_others() {
     assert_eq!(report.status, RunStatus::CycleComplete);
 }
 
+#[tokio::test]
+async fn run_does_not_record_inconclusive_failure() {
+    let endpoints = fleet(4);
+    let harness = Harness::new(&endpoints, ScriptedTester::default());
+    let throttled = HealthFailure {
+        check: "assume_role".to_owned(),
+        error_code: Some("Throttling".to_owned()),
+        message: "AWS throttled the requests".to_owned(),
+    };
+    harness
+        .tester
+        .failures
+        .lock()
+        .unwrap()
+        .insert(endpoints[0].id.clone(), throttled);
+
+    let report = harness
+        .revalidator(settings())
+        .run(&request(), "run-1", None)
+        .await
+        .unwrap();
+
+    assert_eq!(report.checked, 3);
+    assert_eq!(report.not_checked, 1);
+    assert_eq!(report.errors[0].reason, ErrorReason::TestInconclusive);
+    assert!(report.errors[0].examples[0].message.contains("Throttling"));
+    assert_eq!(report.transitions, 0);
+    assert!(harness.store.health(&endpoints[0].id).is_none());
+}
+
 fn fixtures() -> Vec<(String, serde_json::Value)> {
     let directory = concat!(
         env!("CARGO_MANIFEST_DIR"),
