@@ -47,6 +47,7 @@
 //! [`Health::after`]: crate::domain::Health::after
 //! [`EndpointStore::swap_health`]: crate::store::EndpointStore::swap_health
 
+pub mod aws;
 pub mod budget;
 pub mod checkpoint;
 pub mod config;
@@ -65,6 +66,7 @@ mod fakes;
 #[cfg(test)]
 mod tests;
 
+pub use aws::{aws_services, AwsTesters};
 pub use budget::TimeLimits;
 pub use checkpoint::{CheckpointStore, DynamoCheckpointStore};
 pub use config::{ConfigError, RevalidateConfig};
