@@ -637,7 +637,7 @@ async fn tiny_deadline_stops_and_next_run_continues() {
     }
     // Tests may start during the first 600 ms only, which leaves most of the 40 for later.
     let tight = Settings {
-        concurrency: 2,
+        concurrency: 1,
         scan_segments: 2,
         page_size: 5,
         limits: TimeLimits {

@@ -26,8 +26,8 @@ impl AwsTesters {
         )));
         // The API tests repeat a denied AssumeRole because IAM applies a new or changed role
         // with a delay. An endpoint that a scheduled run tests was saved long before, so a
-        // denial is the customer's change and is recorded at once; a rare false failure is
-        // corrected by the next cycle.
+        // denial comes from the customer's change and is recorded at once. The rare false
+        // failure, during a change the customer is still making, is corrected by the next cycle.
         options.assume_role_retry_budget = Duration::ZERO;
         Self {
             sdk_config: sdk_config.clone(),

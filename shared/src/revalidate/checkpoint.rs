@@ -1,4 +1,5 @@
-//! The checkpoint: how far the current cycle got in each scan segment, and which run holds it.
+//! The checkpoint: how far the current cycle got in each scan segment, and which run has
+//! claimed it.
 //!
 //! One item in the endpoints table (`pk` `REVALIDATION`, `sk` `CHECKPOINT`) stores the state
 //! as JSON next to a `version` number. Every write is conditional on the version that was

@@ -98,7 +98,7 @@ impl MemoryStore {
             .collect()
     }
 
-    /// Makes the next `count` swaps of `id` fail as if another writer stored `health` first.
+    /// Makes the next `count` swaps of `id` fail as if another writer had changed its health.
     pub fn force_conflicts(&self, id: &EndpointId, count: usize) {
         self.state
             .lock()

@@ -1,8 +1,8 @@
 //! The end-of-run summary: one log line and the same numbers as CloudWatch metrics in
 //! Embedded Metric Format (EMF).
 //!
-//! CloudWatch Logs extracts metrics from any log line that is a JSON object with an `_aws`
-//! member, as described in the EMF specification
+//! CloudWatch Logs extracts metrics from a log event whose message is a JSON object with an
+//! `_aws` member that lists the metrics and a timestamp, as the EMF specification describes
 //! (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>).
 //! Lambda sends the function's stdout to CloudWatch Logs, so printing the line is enough.
 

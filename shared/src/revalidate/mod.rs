@@ -12,7 +12,7 @@
 //! silently: after each fully tested page the segment's position is stored in the checkpoint
 //! item (see [`checkpoint`]), and the next invocation continues the cycle from there. Pages
 //! that were only partly tested are tested again in full by the next run. The run's result
-//! says whether the cycle completed or continues.
+//! reports whether the cycle completed or continues.
 //!
 //! The checkpoint was chosen over fanning out through a queue for three reasons. One process
 //! owns the run, so one STS rate limiter and one credentials cache cover every AssumeRole

@@ -20,10 +20,10 @@ const MAX_PUBLISH_ATTEMPTS: u32 = 3;
 /// The wait before the first retry of failed entries, doubled for each further retry.
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(200);
 
-/// The most leftover events one redelivery pass reads from the store at once.
+/// Maximum number of leftover events that one redelivery pass reads from the store.
 const REDELIVERY_PAGE_SIZE: u32 = 100;
 
-/// What happened to the events handed to the outbox.
+/// The outcome of handing events to the outbox.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Delivery {
     pub published: u64,

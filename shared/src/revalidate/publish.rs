@@ -7,10 +7,10 @@ use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, PutEventsResultEntry};
 use aws_sdk_eventbridge::Client;
 
-/// The most entries one PutEvents request may carry.
+/// Maximum number of entries in one PutEvents request.
 pub const MAX_ENTRIES_PER_REQUEST: usize = 10;
 
-/// What EventBridge did with one entry of a request.
+/// EventBridge's outcome for one entry of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryOutcome {
     Accepted,

@@ -9,15 +9,15 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 /// Compare-and-set attempts before giving up on an endpoint whose health keeps changing.
-/// Each conflict means another writer stored a result in between, which is rare: runs are
-/// serialized by the checkpoint lease, so only an on-demand test can interleave.
+/// Each conflict means another writer stored a result in between. That is rare, because the
+/// checkpoint lease serializes runs, so only an on-demand test can interleave.
 const MAX_SWAP_ATTEMPTS: u32 = 4;
 
 /// The stored outcome of one test result.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recorded {
     /// The new health was stored. `change` is the state change this write made, if any, and
-    /// `delivery` says whether its event was published or left pending.
+    /// `delivery` counts its event as published or left pending.
     Stored {
         health: Health,
         change: Option<Box<HealthChanged>>,

@@ -5,11 +5,11 @@ use crate::domain::{EndpointId, HealthState, TenantId};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// The most example endpoints kept per error reason, so the result stays small for a large
-/// outage.
+/// Maximum number of example endpoints kept per error reason, so that the result stays small
+/// during a large outage.
 const MAX_EXAMPLES_PER_REASON: usize = 5;
 
-/// Why an endpoint could not be checked in this run. Each one leaves its stored health as it
+/// The reason an endpoint could not be checked in this run. Each one leaves its stored health as it
 /// was, and the next cycle tries the endpoint again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -50,7 +50,7 @@ pub struct RunIssue {
     pub message: String,
 }
 
-/// How the run ended.
+/// The outcome of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
@@ -59,7 +59,7 @@ pub enum RunStatus {
     /// The run stopped before the end of the cycle; the next run continues from the
     /// checkpoint.
     CycleContinues,
-    /// Another run holds the checkpoint, so this one checked nothing.
+    /// Another run has claimed the checkpoint, so this one checked nothing.
     SkippedBusy,
 }
 
@@ -116,14 +116,14 @@ impl Tally {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunReport {
     pub run_id: String,
-    /// Where the invocation came from: `aws.events`, `aws.scheduler` or `custom`.
+    /// The invocation's source: `aws.events`, `aws.scheduler` or `custom`.
     pub trigger: String,
     pub status: RunStatus,
     /// Endpoints tested with a result stored or superseded.
     pub checked: u64,
     pub healthy: u64,
     pub failing: u64,
-    /// Endpoints that could not be checked; `errors` says why.
+    /// Endpoints that could not be checked, with their reasons in `errors`.
     pub not_checked: u64,
     pub errors: Vec<ErrorGroup>,
     pub superseded: u64,

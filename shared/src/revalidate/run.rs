@@ -27,7 +27,7 @@ use tracing::Instrument;
 /// Reads of the checkpoint before a run gives up claiming it.
 const MAX_CLAIM_ATTEMPTS: u32 = 2;
 
-/// How a run divides and paces its work.
+/// Settings that divide and pace the work of a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// Connection tests running at the same time, across all segments.
@@ -89,7 +89,7 @@ pub struct Revalidator {
     settings: Settings,
 }
 
-/// What the parts of one run share.
+/// State shared by the tasks of one run.
 struct RunState {
     run_id: String,
     budget: Budget,
@@ -188,7 +188,7 @@ impl Revalidator {
     }
 
     /// Claims the checkpoint for this run. Returns the claimed checkpoint, or the report of a
-    /// skipped run when another run holds it.
+    /// skipped run when another run has claimed it.
     async fn claim_checkpoint(
         &self,
         run_id: &str,
@@ -233,7 +233,7 @@ impl Revalidator {
         ) {
             Claim::Granted(state) => state,
             Claim::Busy(lease) => {
-                tracing::info!(run_id, holder = %lease.owner, expires_at = %lease.expires_at, "another revalidation run holds the checkpoint; skipping this run");
+                tracing::info!(run_id, holder = %lease.owner, expires_at = %lease.expires_at, "skipped the run because another revalidation run has claimed the checkpoint");
                 let report = RunReport::new(
                     run_id,
                     &request.source,
@@ -602,9 +602,9 @@ impl Revalidator {
     }
 }
 
-/// Returns whether a failed check says nothing about the endpoint's configuration: AWS or the
-/// platform failed, not the customer's role or bucket. Recording such a result would announce
-/// a change that did not happen, so it is reported as not checked instead.
+/// Returns whether a failed check was caused by AWS or the platform rather than by the
+/// customer's role or bucket. Recording such a result would announce a change that did not
+/// happen, so it is reported as not checked instead.
 fn is_inconclusive(failure: &HealthFailure) -> bool {
     const NOT_CAUSED_BY_CONFIGURATION: [&str; 8] = [
         error_code::THROTTLING,

@@ -1,9 +1,9 @@
 //! Health state changes and the EventBridge event that announces each one.
 //!
 //! A change is a new state that differs from the stored one. A first-ever result counts only
-//! when it is failing: an endpoint is saved after its connection test passed, so an endpoint
-//! without stored health was healthy when last seen, and a first healthy result changes
-//! nothing a subscriber needs to hear about. A failing endpoint whose failing check changes
+//! when it is failing. An endpoint is saved after its connection test passed, so an endpoint
+//! without stored health was healthy when last seen. A first healthy result therefore changes
+//! nothing that a subscriber needs to hear about. A failing endpoint whose failing check changes
 //! (say from `write` to `assume_role`) stays failing, so it is no change.
 
 use crate::domain::{EndpointId, Health, HealthState, TenantId};

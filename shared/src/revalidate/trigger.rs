@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::time::Duration;
 
-/// The longest run a custom input may request, in seconds: Lambda's maximum timeout.
+/// Maximum run duration that a custom input may request, in seconds: Lambda's maximum timeout.
 pub const MAX_RUN_SECONDS: u64 = 900;
 
 const SCHEDULED_EVENT_DETAIL_TYPE: &str = "Scheduled Event";
@@ -64,8 +64,8 @@ pub enum TriggerError {
     DurationOutOfRange(u64),
 }
 
-/// Parses an invocation event into a run request, rejecting any other event with a message
-/// that says which shapes are accepted.
+/// Parses an invocation event into a run request. Any other event is rejected with a message
+/// that names the accepted shapes.
 pub fn parse_trigger(event: &Value) -> Result<RunRequest, TriggerError> {
     let Value::Object(fields) = event else {
         return Err(TriggerError::NotAnObject(json_kind(event)));

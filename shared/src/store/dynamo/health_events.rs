@@ -1,9 +1,9 @@
 //! Compare-and-set health writes with their pending events, and reads and deletes of those
 //! events (a transactional outbox for revalidation's EventBridge events).
 //!
-//! A swap is one transaction of two or three items: a condition check that the endpoint
-//! still exists, the health put on condition that the stored `checked_at` is still the
-//! expected one, and, when the write changes the state, the pending event. Pending events live
+//! A swap is one transaction of two or three items. A condition check proves that the
+//! endpoint still exists, and the health put requires that the stored `checked_at` is still the
+//! expected one. When the write changes the state, the pending event is the third item. Pending events live
 //! in partition `REVALIDATION` under sort keys `PENDING_EVENT#<created_at>#<id>`, so one query
 //! returns them oldest first. They are written only on state changes, which keeps that one
 //! partition far below DynamoDB's per-partition write limit.
