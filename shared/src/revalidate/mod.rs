@@ -35,7 +35,11 @@
 //! health with a failing one (or the reverse) sees a change, and it stores the event in the
 //! same transaction. The [`outbox`] then publishes the event and deletes it once EventBridge
 //! accepts it. Entries that PutEvents rejects stay stored and are sent again by the next run,
-//! before it scans. [`transition`] says what counts as a change, including first results.
+//! before it scans. [`transition`] defines what counts as a change, including first results.
+//!
+//! NOTE: the on-demand test of a saved endpoint stores health with the newer-only
+//! [`EndpointStore::record_health`], which stores no event. A change that such a test finds
+//! before a run does is therefore not announced, and the run then sees no change.
 //!
 //! # Failures
 //!
@@ -46,6 +50,7 @@
 //!
 //! [`Health::after`]: crate::domain::Health::after
 //! [`EndpointStore::swap_health`]: crate::store::EndpointStore::swap_health
+//! [`EndpointStore::record_health`]: crate::store::EndpointStore::record_health
 
 pub mod aws;
 pub mod budget;

@@ -17,7 +17,7 @@
 //! Revalidation's items are in partition `pk = REVALIDATION` instead: its checkpoint
 //! (`sk = CHECKPOINT`, no `kind`) and the events of health changes that EventBridge has not
 //! accepted yet (`sk = PENDING_EVENT#<created_at>#<id>`, kind `pending_event`, see
-//! [`health_events`]).
+//! `health_events.rs`).
 //!
 //! # Consistency
 //!
