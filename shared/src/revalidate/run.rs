@@ -34,8 +34,9 @@ pub struct Settings {
     pub concurrency: usize,
     /// Parallel scan segments of a new cycle.
     pub scan_segments: u32,
-    /// Endpoints per scan page. A run that stops mid-page tests that page again next time,
-    /// so smaller pages repeat less work, at the cost of more checkpoint writes.
+    /// Items read per scan page, of every kind, of which the endpoints are kept. A run that
+    /// stops mid-page tests that page again next time, so smaller pages repeat less work, at
+    /// the cost of more scans and checkpoint writes.
     pub page_size: u32,
     pub limits: TimeLimits,
     /// Extra time a test may take beyond its own timeout before the run gives up on it.
@@ -49,7 +50,9 @@ impl Default for Settings {
         Self {
             concurrency: 8,
             scan_segments: 4,
-            page_size: 25,
+            // NOTE: an estimate. Each endpoint has about three items (endpoint, health, name
+            // claim) plus a share of its bucket's claims item, so about 20 endpoints a page.
+            page_size: 64,
             limits: TimeLimits::default(),
             test_grace: Duration::from_secs(2),
             redelivery_min_age: Duration::from_secs(120),
