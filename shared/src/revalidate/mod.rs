@@ -63,6 +63,7 @@ pub mod publish;
 pub mod recorder;
 pub mod report;
 pub mod run;
+mod scan;
 pub mod transition;
 pub mod trigger;
 

@@ -8,21 +8,17 @@ use super::checkpoint::{
 };
 use super::outbox::Outbox;
 use super::publish::EventPublisher;
-use super::recorder::{HealthRecorder, RecordError, Recorded};
-use super::report::{ErrorExample, ErrorReason, RunIssue, RunReport, RunStatus, Tally};
+use super::recorder::HealthRecorder;
+use super::report::{RunIssue, RunReport, RunStatus, Tally};
 use super::trigger::RunRequest;
-use crate::check::{error_code, ConnectionTester, TestRequest};
+use crate::check::ConnectionTester;
 use crate::clock::Clock;
-use crate::domain::{Endpoint, EndpointId, Health, HealthFailure, TenantId};
 use crate::store::EndpointStore;
-use futures::stream::{self, StreamExt};
-use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
-use tracing::Instrument;
 
 /// Reads of the checkpoint before a run gives up claiming it.
 const MAX_CLAIM_ATTEMPTS: u32 = 2;
@@ -86,29 +82,29 @@ pub struct Services {
 
 /// Runs revalidation; built once per Lambda process and shared by its invocations.
 pub struct Revalidator {
-    services: Services,
-    recorder: HealthRecorder,
+    pub(super) services: Services,
+    pub(super) recorder: HealthRecorder,
     outbox: Outbox,
-    settings: Settings,
+    pub(super) settings: Settings,
 }
 
 /// State shared by the tasks of one run.
-struct RunState {
-    run_id: String,
-    budget: Budget,
-    tester: Arc<dyn ConnectionTester>,
-    permits: Semaphore,
-    tally: Mutex<Tally>,
-    progress: tokio::sync::Mutex<Checkpoint>,
-    checkpoint_lost: AtomicBool,
+pub(super) struct RunState {
+    pub(super) run_id: String,
+    pub(super) budget: Budget,
+    pub(super) tester: Arc<dyn ConnectionTester>,
+    pub(super) permits: Semaphore,
+    pub(super) tally: Mutex<Tally>,
+    pub(super) progress: tokio::sync::Mutex<Checkpoint>,
+    pub(super) checkpoint_lost: AtomicBool,
 }
 
 impl RunState {
-    fn should_stop(&self) -> bool {
+    pub(super) fn should_stop(&self) -> bool {
         self.checkpoint_lost.load(Ordering::Relaxed)
     }
 
-    fn update(&self, change: impl FnOnce(&mut Tally)) {
+    pub(super) fn update(&self, change: impl FnOnce(&mut Tally)) {
         // A poisoned lock only means another task panicked mid-update; the counts stay usable.
         let mut tally = match self.tally.lock() {
             Ok(tally) => tally,
@@ -117,16 +113,9 @@ impl RunState {
         change(&mut tally);
     }
 
-    fn issue(&self, segment: Option<u32>, message: String) {
+    pub(super) fn issue(&self, segment: Option<u32>, message: String) {
         self.update(|tally| tally.issues.push(RunIssue { segment, message }));
     }
-}
-
-/// Whether every endpoint of a page was handled, so the segment may move past it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EndpointOutcome {
-    Handled,
-    Deferred,
 }
 
 impl Revalidator {
@@ -157,9 +146,13 @@ impl Revalidator {
             &self.settings.limits,
         );
 
-        let checkpoint = match self.claim_checkpoint(run_id, request, &budget).await? {
-            Ok(checkpoint) => checkpoint,
-            Err(report) => return Ok(report),
+        let Some(checkpoint) = self
+            .claim_checkpoint(run_id, &budget, request.restart)
+            .await?
+        else {
+            let tally = Tally::default();
+            let status = RunStatus::SkippedBusy;
+            return Ok(RunReport::new(run_id, &request.source, status, tally, 0));
         };
         let state = RunState {
             run_id: run_id.to_owned(),
@@ -190,20 +183,20 @@ impl Revalidator {
         ))
     }
 
-    /// Claims the checkpoint for this run. Returns the claimed checkpoint, or the report of a
-    /// skipped run when another run has claimed it.
+    /// Claims the checkpoint for this run. Returns the claimed checkpoint, or `None` when
+    /// another run has claimed it.
     async fn claim_checkpoint(
         &self,
         run_id: &str,
-        request: &RunRequest,
         budget: &Budget,
-    ) -> Result<Result<Checkpoint, RunReport>, RunError> {
+        restart: bool,
+    ) -> Result<Option<Checkpoint>, RunError> {
         // A lost race means another run stored its claim between our read and write, so the
         // second attempt reads that claim and skips.
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.try_claim(run_id, request, budget).await {
+            match self.try_claim(run_id, budget, restart).await {
                 Err(CheckpointError::Conflict { .. }) if attempt < MAX_CLAIM_ATTEMPTS => {
                     tracing::info!(
                         run_id,
@@ -218,9 +211,9 @@ impl Revalidator {
     async fn try_claim(
         &self,
         run_id: &str,
-        request: &RunRequest,
         budget: &Budget,
-    ) -> Result<Result<Checkpoint, RunReport>, CheckpointError> {
+        restart: bool,
+    ) -> Result<Option<Checkpoint>, CheckpointError> {
         let current = self.services.checkpoints.load().await?;
         let now = self.services.clock.now();
         let lease_until =
@@ -231,20 +224,13 @@ impl Revalidator {
             run_id,
             now,
             lease_until,
-            request.restart,
+            restart,
             self.settings.scan_segments.max(1),
         ) {
             Claim::Granted(state) => state,
             Claim::Busy(lease) => {
                 tracing::info!(run_id, holder = %lease.owner, expires_at = %lease.expires_at, "skipped the run because another revalidation run has claimed the checkpoint");
-                let report = RunReport::new(
-                    run_id,
-                    &request.source,
-                    RunStatus::SkippedBusy,
-                    Tally::default(),
-                    0,
-                );
-                return Ok(Err(report));
+                return Ok(None);
             }
         };
 
@@ -256,7 +242,7 @@ impl Revalidator {
         if let Some(cycle) = &claimed.state.cycle {
             tracing::info!(run_id, cycle_started_at = %cycle.started_at, segments = cycle.segments.len(), "claimed the revalidation checkpoint");
         }
-        Ok(Ok(claimed))
+        Ok(Some(claimed))
     }
 
     async fn redeliver_leftovers(&self, state: &RunState) {
@@ -283,242 +269,14 @@ impl Revalidator {
         }
     }
 
-    async fn scan_all_segments(&self, state: &RunState) {
-        let segments: Vec<(u32, u32, SegmentProgress)> = {
-            let progress = state.progress.lock().await;
-            let Some(cycle) = &progress.state.cycle else {
-                return;
-            };
-            let total = cycle.segments.len() as u32;
-            (0..total)
-                .zip(cycle.segments.iter().cloned())
-                .map(|(segment, at)| (segment, total, at))
-                .collect()
-        };
-
-        let scans = segments
-            .into_iter()
-            .map(|(segment, total, at)| self.scan_segment(state, segment, total, at));
-        futures::future::join_all(scans).await;
-    }
-
-    async fn scan_segment(&self, state: &RunState, segment: u32, total: u32, at: SegmentProgress) {
-        let mut position = match at {
-            SegmentProgress::Done => return,
-            SegmentProgress::NotStarted => None,
-            SegmentProgress::At { position } => Some(position),
-        };
-
-        loop {
-            if state.should_stop() || !state.budget.can_start_test(Instant::now()) {
-                return;
-            }
-
-            let page = self
-                .services
-                .store
-                .scan_endpoints(segment, total, position.as_deref(), self.settings.page_size)
-                .await;
-            let page = match page {
-                Ok(page) => page,
-                Err(error) => {
-                    tracing::error!(run_id = %state.run_id, segment, %error, "failed to scan endpoints; the segment stops and the next run continues it");
-                    state.issue(Some(segment), format!("failed to scan endpoints: {error}"));
-                    return;
-                }
-            };
-
-            if !self.revalidate_page(state, page.endpoints).await {
-                return;
-            }
-
-            if !self
-                .advance(state, segment, page.next_position.clone())
-                .await
-            {
-                return;
-            }
-            match page.next_position {
-                Some(next) => position = Some(next),
-                None => return,
-            }
-        }
-    }
-
-    /// Tests every endpoint of a page; returns whether all were handled.
-    async fn revalidate_page(&self, state: &RunState, endpoints: Vec<Endpoint>) -> bool {
-        let stored = self.read_health(&endpoints).await;
-        let concurrency = endpoints.len().max(1);
-
-        let outcomes: Vec<EndpointOutcome> = stream::iter(endpoints)
-            .map(|endpoint| {
-                let previous = match stored.get(&endpoint.tenant) {
-                    Some(Ok(healths)) => Ok(healths.get(&endpoint.id).cloned()),
-                    Some(Err(message)) => Err(message.clone()),
-                    None => Ok(None),
-                };
-                let span = tracing::info_span!("revalidate_endpoint", tenant = %endpoint.tenant, endpoint_id = %endpoint.id);
-                self.revalidate_endpoint(state, endpoint, previous)
-                    .instrument(span)
-            })
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
-
-        outcomes
-            .iter()
-            .all(|outcome| *outcome == EndpointOutcome::Handled)
-    }
-
-    /// Reads the stored health of a page's endpoints, one request per tenant. A failed read
-    /// is kept per tenant, so it stops only that tenant's endpoints.
-    async fn read_health(
-        &self,
-        endpoints: &[Endpoint],
-    ) -> HashMap<TenantId, Result<HashMap<EndpointId, Health>, String>> {
-        let mut by_tenant: BTreeMap<&TenantId, Vec<EndpointId>> = BTreeMap::new();
-        for endpoint in endpoints {
-            by_tenant
-                .entry(&endpoint.tenant)
-                .or_default()
-                .push(endpoint.id.clone());
-        }
-
-        let reads = by_tenant.into_iter().map(|(tenant, ids)| async move {
-            let result = self.services.store.get_health(tenant, &ids).await;
-            (tenant.clone(), result.map_err(|error| describe(&error)))
-        });
-        futures::future::join_all(reads).await.into_iter().collect()
-    }
-
-    async fn revalidate_endpoint(
-        &self,
-        state: &RunState,
-        endpoint: Endpoint,
-        previous: Result<Option<Health>, String>,
-    ) -> EndpointOutcome {
-        // Held for the test and the write, so that `concurrency` bounds calls to customer
-        // accounts across all segments. The semaphore is never closed.
-        let Ok(_permit) = state.permits.acquire().await else {
-            return EndpointOutcome::Deferred;
-        };
-        if state.should_stop() || !state.budget.can_start_test(Instant::now()) {
-            state.update(|tally| tally.deferred += 1);
-            return EndpointOutcome::Deferred;
-        }
-
-        let previous = match previous {
-            Ok(previous) => previous,
-            Err(message) => {
-                tracing::warn!(%message, "failed to read stored health; the endpoint was not tested");
-                self.record_error(state, &endpoint, ErrorReason::HealthReadFailed, message);
-                return EndpointOutcome::Handled;
-            }
-        };
-
-        let checked_at = self.services.clock.now();
-        let request = TestRequest {
-            tenant: endpoint.tenant.clone(),
-            endpoint_id: Some(endpoint.id.clone()),
-            spec: endpoint.spec.connection.clone(),
-            external_id: endpoint.external_id.clone(),
-            deadline: state.budget.endpoint_timeout(),
-        };
-        let limit = state.budget.endpoint_timeout() + self.settings.test_grace;
-        let Ok(report) = tokio::time::timeout(limit, state.tester.test(&request)).await else {
-            let message = format!(
-                "the connection test did not return within {} ms",
-                limit.as_millis()
-            );
-            tracing::warn!(%message, "connection test timed out; health not recorded");
-            self.record_error(state, &endpoint, ErrorReason::TestTimedOut, message);
-            return EndpointOutcome::Handled;
-        };
-
-        let failure = report.failure();
-        if let Some(failure) = failure.as_ref().filter(|failure| is_inconclusive(failure)) {
-            let code = failure.error_code.as_deref().unwrap_or_default();
-            let message = format!("{} check: {code}: {}", failure.check, failure.message);
-            tracing::warn!(%message, "connection test was inconclusive; health not recorded");
-            self.record_error(state, &endpoint, ErrorReason::TestInconclusive, message);
-            return EndpointOutcome::Handled;
-        }
-
-        let recorded = self
-            .recorder
-            .record(
-                &endpoint.tenant,
-                &endpoint.id,
-                previous,
-                checked_at,
-                failure,
-            )
-            .await;
-        self.count_recorded(state, &endpoint, recorded);
-        EndpointOutcome::Handled
-    }
-
-    fn count_recorded(
-        &self,
-        state: &RunState,
-        endpoint: &Endpoint,
-        recorded: Result<Recorded, RecordError>,
-    ) {
-        match recorded {
-            Ok(Recorded::Stored {
-                health,
-                change,
-                delivery,
-            }) => {
-                if let Some(change) = &change {
-                    tracing::info!(old_state = ?change.old_state, new_state = ?change.new_state, failing_check = ?change.failing_check, published = delivery.published, "endpoint health changed");
-                }
-                state.update(|tally| {
-                    tally.record_result(health.state);
-                    tally.transitions += u64::from(change.is_some());
-                    tally.events_published += delivery.published;
-                    tally.events_pending += delivery.pending;
-                });
-            }
-            Ok(Recorded::Superseded) => {
-                tracing::debug!("a newer result is already stored; this one was dropped");
-                state.update(|tally| tally.superseded += 1);
-            }
-            Ok(Recorded::EndpointDeleted) => {
-                tracing::info!("endpoint was deleted during the run; its result was dropped");
-            }
-            Err(error) => {
-                let reason = match error {
-                    RecordError::Contended => ErrorReason::HealthWriteContended,
-                    RecordError::Store(_) | RecordError::Encode(_) => {
-                        ErrorReason::HealthWriteFailed
-                    }
-                };
-                let message = describe(&error);
-                tracing::error!(%message, "failed to record health");
-                self.record_error(state, endpoint, reason, message);
-            }
-        }
-    }
-
-    fn record_error(
-        &self,
-        state: &RunState,
-        endpoint: &Endpoint,
-        reason: ErrorReason,
-        message: String,
-    ) {
-        let example = ErrorExample {
-            tenant: endpoint.tenant.clone(),
-            endpoint_id: endpoint.id.clone(),
-            message,
-        };
-        state.update(|tally| tally.record_error(reason, example));
-    }
-
     /// Records that `segment` finished a page and continues at `next`. Returns `false` when
     /// another run took the checkpoint, which stops every segment of this run.
-    async fn advance(&self, state: &RunState, segment: u32, next: Option<String>) -> bool {
+    pub(super) async fn advance(
+        &self,
+        state: &RunState,
+        segment: u32,
+        next: Option<String>,
+    ) -> bool {
         let mut progress = state.progress.lock().await;
         let mut updated = progress.state.clone();
         let slot = updated
@@ -603,38 +361,6 @@ impl Revalidator {
             RunStatus::CycleContinues
         }
     }
-}
-
-/// Returns whether a failed check was caused by AWS or the platform rather than by the
-/// customer's role or bucket. Recording such a result would announce a change that did not
-/// happen, so it is reported as not checked instead.
-fn is_inconclusive(failure: &HealthFailure) -> bool {
-    const NOT_CAUSED_BY_CONFIGURATION: [&str; 8] = [
-        error_code::THROTTLING,
-        error_code::TIMEOUT,
-        error_code::DEADLINE_EXCEEDED,
-        error_code::CONNECTION_ERROR,
-        error_code::SERVICE_UNAVAILABLE,
-        error_code::INVALID_RESPONSE,
-        error_code::INVALID_CREDENTIALS,
-        error_code::INTERNAL_ERROR,
-    ];
-    failure
-        .error_code
-        .as_deref()
-        .is_some_and(|code| NOT_CAUSED_BY_CONFIGURATION.contains(&code))
-}
-
-/// Renders an error with its sources, which is what an operator needs to act on it.
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 fn millis(duration: Duration) -> u64 {
