@@ -11,8 +11,8 @@ use endpoint_core::check::{
 use endpoint_core::clock::{Clock, IdGenerator};
 use endpoint_core::domain::{Endpoint, EndpointId, ExternalId, Health, TenantId};
 use endpoint_core::store::{
-    EndpointPage, EndpointStore, HealthWrite, IdempotencyClaim, ListQuery, ScanPage, StoreError,
-    StoredResponse,
+    EndpointPage, EndpointStore, HealthSwap, HealthWrite, IdempotencyClaim, ListQuery,
+    PendingEvent, ScanPage, StoreError, StoredResponse,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -37,6 +37,7 @@ struct Tables {
     health: HashMap<(TenantId, EndpointId), Health>,
     external_ids: HashMap<TenantId, ExternalId>,
     keys: HashMap<(TenantId, String), KeyState>,
+    pending_events: Vec<PendingEvent>,
 }
 
 /// An `EndpointStore` in memory. Setting `unavailable` makes every call fail with
@@ -285,6 +286,53 @@ impl EndpointStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut tables = self.tables()?;
         tables.keys.remove(&(tenant.clone(), key.to_owned()));
+        Ok(())
+    }
+
+    async fn swap_health(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        expected: Option<&Health>,
+        health: &Health,
+        event: Option<&PendingEvent>,
+    ) -> Result<HealthSwap, StoreError> {
+        let mut tables = self.tables()?;
+        let exists = tables
+            .endpoints
+            .iter()
+            .any(|endpoint| endpoint.tenant == *tenant && endpoint.id == *id);
+        if !exists {
+            return Err(StoreError::NotFound(id.clone()));
+        }
+
+        let key = (tenant.clone(), id.clone());
+        let current = tables.health.get(&key).cloned();
+        let stored_at = current.as_ref().map(|stored| stored.last_checked_at);
+        let expected_at = expected.map(|expected| expected.last_checked_at);
+        let newer = stored_at.is_none_or(|stored_at| stored_at < health.last_checked_at);
+        if stored_at != expected_at || !newer {
+            return Ok(HealthSwap::Conflict { current });
+        }
+
+        tables.health.insert(key, health.clone());
+        if let Some(event) = event {
+            tables.pending_events.push(event.clone());
+        }
+        Ok(HealthSwap::Swapped)
+    }
+
+    async fn pending_events(&self, limit: u32) -> Result<Vec<PendingEvent>, StoreError> {
+        let tables = self.tables()?;
+        let mut events = tables.pending_events.clone();
+        events.sort_by_key(|event| event.created_at);
+        events.truncate(limit as usize);
+        Ok(events)
+    }
+
+    async fn delete_pending_event(&self, event: &PendingEvent) -> Result<(), StoreError> {
+        let mut tables = self.tables()?;
+        tables.pending_events.retain(|stored| stored.id != event.id);
         Ok(())
     }
 
