@@ -85,7 +85,12 @@ impl Environment {
     }
 
     fn services_for(&self, config: &RevalidateConfig) -> Services {
-        aws_services(config, &stack().platform_config(), &self.dynamodb_settings)
+        aws_services(
+            config,
+            &stack().platform_config(),
+            &stack().platform_config(),
+            &self.dynamodb_settings,
+        )
     }
 
     fn revalidator(&self, settings: Settings) -> Revalidator {

@@ -2,6 +2,7 @@
 //! announces each change on EventBridge. This file only wires the parts together; the run is
 //! in `endpoint_core::revalidate`.
 
+use endpoint_core::config::platform_role_config;
 use endpoint_core::revalidate::{aws_services, handle, RevalidateConfig, Revalidator};
 use endpoint_core::store::dynamo::ClientSettings;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -17,7 +18,18 @@ async fn main() -> Result<(), Error> {
         tracing::error!(%error, "invalid configuration; the function cannot start");
     })?;
     let sdk_config = aws_config::load_from_env().await;
-    let services = aws_services(&config, &sdk_config, &ClientSettings::default());
+    let platform_config = platform_role_config(
+        &sdk_config,
+        &config.platform_principal_arn,
+        "revalidate-endpoints",
+    )
+    .await;
+    let services = aws_services(
+        &config,
+        &sdk_config,
+        &platform_config,
+        &ClientSettings::default(),
+    );
     let revalidator = Revalidator::new(services, config.settings());
     tracing::info!(
         table = %config.table_name,

@@ -43,11 +43,13 @@ impl TesterFactory for AwsTesters {
     }
 }
 
-/// Builds the services for `config` on `sdk_config`, whose credentials are the platform's own,
-/// with `dynamodb` setting the DynamoDB client's timeouts and retries.
+/// Builds the services for `config`: the table and the event bus through `sdk_config` (the
+/// function's own credentials), connection tests through `platform_config` (the platform
+/// role's), and `dynamodb` setting the DynamoDB client's timeouts and retries.
 pub fn aws_services(
     config: &RevalidateConfig,
     sdk_config: &SdkConfig,
+    platform_config: &SdkConfig,
     dynamodb: &ClientSettings,
 ) -> Services {
     let dynamodb = dynamodb.client(sdk_config);
@@ -61,7 +63,7 @@ pub fn aws_services(
             dynamodb,
             config.table_name.clone(),
         )),
-        testers: Arc::new(AwsTesters::new(sdk_config, config)),
+        testers: Arc::new(AwsTesters::new(platform_config, config)),
         publisher: Arc::new(EventBridgePublisher::new(
             events,
             config.event_bus_name.clone(),
