@@ -134,7 +134,8 @@ pub struct ScanPage {
 #[async_trait]
 pub trait EndpointStore: Send + Sync {
     /// Stores a new endpoint together with its name claim and its prefix claim on the bucket,
-    /// in one transaction.
+    /// in one transaction. Names and prefixes are claimed per tenant, so a `NameTaken` or
+    /// `PrefixConflict` error names an endpoint of `endpoint.tenant`.
     async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError>;
 
     async fn get_endpoint(
