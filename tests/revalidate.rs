@@ -425,10 +425,9 @@ impl Breakage {
         match self {
             Self::RoleDeleted | Self::WrongExternalId => "assume_role",
             Self::PutRemoved => "write",
-            // NOTE: on AWS the region check fails first, because HeadBucket returns 404 for a
-            // missing bucket. moto returns 403 to the platform's credentials, which the region
-            // check accepts as "exists, region unknown", so here the list check fails.
-            Self::BucketDeleted => "list",
+            // HeadBucket returns 404 for a missing bucket to any caller (on AWS, and in moto
+            // through the local stack's extension), so the region check fails first.
+            Self::BucketDeleted => "region",
         }
     }
 
