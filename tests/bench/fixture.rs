@@ -2,6 +2,8 @@
 //! with its External ID, and a customer bucket and role in moto that the connection test
 //! passes on.
 
+use aws_config::SdkConfig;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use endpoint_core::clock::{IdGenerator, UlidGenerator};
 use endpoint_core::domain::{Endpoint, EndpointInput, EndpointSpec, ExternalId, TenantId};
 use endpoint_core::store::dynamo::{ClientSettings, DynamoStore};
@@ -136,4 +138,18 @@ impl Fixture {
         }
         Ok(seeded)
     }
+}
+
+/// The platform's SDK configuration with one HTTP client, so that every SDK client built from
+/// it shares one connection pool, as the functions' clients do. The TLS provider is the
+/// tester's; the local stack is plain HTTP, so it only matters for parity.
+pub fn shared_http_config() -> SdkConfig {
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .build_https();
+    stack()
+        .platform_config()
+        .to_builder()
+        .http_client(http_client)
+        .build()
 }

@@ -21,6 +21,7 @@ mod machine;
 mod policy_render;
 mod process;
 mod report;
+mod revalidation;
 mod runtime_api;
 mod stats;
 mod tester;
