@@ -11,9 +11,11 @@
 //! cold_start, binary_size, memory, contention) and writes one JSON file per part to `--out`.
 //! `report` reads those files and writes the Markdown page.
 
+mod calls;
 mod contention;
 mod events;
 mod fixture;
+mod floor;
 mod functions;
 mod handlers;
 mod lambda;
