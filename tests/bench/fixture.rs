@@ -77,7 +77,7 @@ impl Fixture {
         })
     }
 
-    /// An endpoint of the tenant on the fixture's bucket, not yet stored.
+    /// Returns an endpoint of the tenant on the fixture's bucket, not yet stored.
     pub fn endpoint(&self, name: &str, prefix: &str, mode: &str) -> Result<Endpoint, String> {
         let spec = EndpointSpec::parse(&self.input(name, prefix, mode))
             .map_err(|errors| format!("invalid benchmark endpoint {name}: {errors:?}"))?;
@@ -92,7 +92,7 @@ impl Fixture {
         })
     }
 
-    /// The request body of an endpoint on the fixture's bucket, as a client sends it.
+    /// Returns the input of an endpoint on the fixture's bucket, as a client sends it.
     pub fn input(&self, name: &str, prefix: &str, mode: &str) -> EndpointInput {
         EndpointInput {
             name: Some(name.to_owned()),
@@ -106,7 +106,7 @@ impl Fixture {
         }
     }
 
-    /// The JSON body of a create or test request for an endpoint on the fixture's bucket.
+    /// Returns the JSON body of a create or test request for the fixture's bucket.
     pub fn body(&self, name: Option<&str>, prefix: &str, mode: &str) -> String {
         let mut body = json!({
             "mode": mode,
@@ -140,9 +140,9 @@ impl Fixture {
     }
 }
 
-/// The platform's SDK configuration with one HTTP client, so that every SDK client built from
-/// it shares one connection pool, as the functions' clients do. The TLS provider is the
-/// tester's; the local stack is plain HTTP, so it only matters for parity.
+/// Returns the platform's SDK configuration with one HTTP client, so that every SDK client
+/// built from it shares one connection pool, as the functions' clients do. The TLS provider
+/// is the tester's. The local stack is plain HTTP, so TLS settings do not change the figures.
 pub fn shared_http_config() -> SdkConfig {
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::AwsLc))

@@ -2,8 +2,8 @@
 //! directly with the SDK, on items of the same shape and size as the store's.
 //!
 //! The items are copies of what the store wrote for one endpoint created through the handler
-//! ([`StoredItems::capture`]), with the endpoint id, name and prefix replaced, so that the
-//! floor sends and DynamoDB stores the same amount of data as the store does.
+//! ([`StoredItems::read`]), with the endpoint id, name and prefix replaced. So the floor
+//! sends, and DynamoDB stores, the same amount of data as with the store.
 
 use crate::fixture::Fixture;
 use aws_sdk_dynamodb::types::{

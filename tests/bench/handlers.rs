@@ -1,7 +1,7 @@
-//! Part 1: handler overhead per operation. Each operation runs through its real handler, as
-//! lambda_http runs it inside a function (API Gateway event JSON in, response JSON out, in
-//! this process), and as the raw DynamoDB calls that the handler makes ([`FloorCalls`]),
-//! one request at a time, alternating.
+//! Part 1: handler overhead per operation. Each operation runs through its real handler as
+//! lambda_http runs it inside a function: API Gateway event JSON in, response JSON out, in
+//! this process. It also runs as the raw DynamoDB calls that the handler makes
+//! ([`FloorCalls`]), one request at a time, alternating with the handler.
 
 use crate::calls::CallLog;
 use crate::events::http_event;

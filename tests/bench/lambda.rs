@@ -10,6 +10,7 @@ use crate::stats::{format_ns, ratio_text, summarize, Summary};
 use serde_json::json;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The floor binary, a workspace member in `tests/bench/empty-lambda`.
@@ -20,7 +21,7 @@ const MAX_PEAK_RSS_MIB: f64 = 40.0;
 const MAX_SIZE_DYNAMODB_ONLY_MIB: f64 = 12.0;
 const MAX_SIZE_WITH_STS_S3_MIB: f64 = 16.0;
 
-/// Longest wait for a process to ask for its first event.
+/// Maximum wait for a process to request its first event.
 const INIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the binaries and the Python stand-in are, and how much to run.
@@ -49,27 +50,30 @@ enum EventSource {
     /// The same events in turn.
     Cycle(Vec<Vec<u8>>),
     /// A create request with a new name and prefix each time, so none conflicts.
-    Creates { fixture_body: CreateBodies },
+    Creates(CreateBodies),
 }
 
-/// Create request bodies for the fixture's bucket, numbered from a per-process tag.
+/// Create request bodies for the fixture's bucket, each with a new number after a tag that is
+/// unique to the candidate, so that no two requests of a run share a name or a prefix.
 struct CreateBodies {
     tenant: String,
     template: serde_json::Value,
     tag: String,
+    next_number: AtomicUsize,
 }
 
 impl EventSource {
     fn event(&self, index: usize) -> Vec<u8> {
         match self {
             Self::Cycle(events) => events[index % events.len()].clone(),
-            Self::Creates { fixture_body } => fixture_body.event(index),
+            Self::Creates(bodies) => bodies.event(),
         }
     }
 }
 
 impl CreateBodies {
-    fn event(&self, index: usize) -> Vec<u8> {
+    fn event(&self) -> Vec<u8> {
+        let index = self.next_number.fetch_add(1, Ordering::Relaxed);
         let mut body = self.template.clone();
         body["name"] = json!(format!("Load {} {index}", self.tag));
         body["prefix"] = json!(format!("load-{}-{index}/", self.tag));
@@ -165,7 +169,7 @@ fn candidates(
     Ok(candidates)
 }
 
-/// The distinct sets of boto3 clients of the functions, in the order of [`FUNCTIONS`].
+/// Returns the distinct sets of boto3 clients of the functions, in the order of [`FUNCTIONS`].
 fn python_client_sets() -> Vec<&'static str> {
     let mut sets: Vec<&'static str> = Vec::new();
     for function in FUNCTIONS {
@@ -218,19 +222,15 @@ fn function_events(function: &FunctionInfo, fixture: &Fixture, seeded_id: &str) 
             ))])
         }
         "create-endpoint" => {
-            let template: serde_json::Value = serde_json::from_str(&fixture.body(
-                Some("placeholder"),
-                "placeholder/",
-                "read_only",
-            ))
-            .unwrap_or_default();
-            EventSource::Creates {
-                fixture_body: CreateBodies {
-                    tenant: tenant.to_owned(),
-                    template,
-                    tag: ulid::Ulid::generate().to_string().to_lowercase(),
-                },
-            }
+            // The name and prefix are replaced in every request.
+            let body = fixture.body(Some("placeholder"), "placeholder/", "read_only");
+            let template = serde_json::from_str(&body).unwrap_or_default();
+            EventSource::Creates(CreateBodies {
+                tenant: tenant.to_owned(),
+                template,
+                tag: ulid::Ulid::generate().to_string().to_lowercase(),
+                next_number: AtomicUsize::new(0),
+            })
         }
         _ => EventSource::Cycle(vec![encode(scheduled_event())]),
     }

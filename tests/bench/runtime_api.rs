@@ -102,13 +102,13 @@ impl RuntimeApi {
         })
     }
 
-    /// The value for `AWS_LAMBDA_RUNTIME_API`: host and port, without a scheme.
+    /// Returns the value for `AWS_LAMBDA_RUNTIME_API`: host and port, without a scheme.
     pub fn host_port(&self) -> String {
         self.address.to_string()
     }
 
     /// Queues `payload` for the next `GET /next` and returns its request id. `timeout` sets the
-    /// deadline header that the function sees.
+    /// deadline header that the function gets.
     pub fn queue_event(&self, payload: Vec<u8>, timeout: Duration) -> io::Result<String> {
         let number = self.next_request_id.fetch_add(1, Ordering::Relaxed);
         let request_id = format!("00000000-0000-4000-8000-{number:012}");
@@ -137,7 +137,7 @@ impl RuntimeApi {
 impl Drop for RuntimeApi {
     fn drop(&mut self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
-        // Wakes the blocking accept so that its thread sees the flag and returns.
+        // Wakes the blocking accept so that its thread reads the flag and returns.
         let _ = TcpStream::connect(self.address);
     }
 }

@@ -310,8 +310,8 @@ impl RawSequence {
         ))
     }
 
-    /// The tester's S3 settings: the bucket's region, path style only for dotted names, no SDK
-    /// retries, and checksums validated only when required.
+    /// Returns the tester's S3 settings: the bucket's region, path style only for dotted
+    /// names, no SDK retries, and checksums validated only when required.
     fn s3_config(&self) -> aws_sdk_s3::config::Builder {
         aws_sdk_s3::config::Builder::from(&self.base)
             .region(aws_sdk_s3::config::Region::new(
