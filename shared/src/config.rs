@@ -18,6 +18,32 @@ pub const DEFAULT_TENANT_CLAIM: &str = "tenant_id";
 
 const MAX_TENANT_CLAIM_LEN: usize = 128;
 
+/// Length of the platform role's sessions. Its credentials only sign the AssumeRole calls
+/// for customer roles, so the shortest session STS allows is enough.
+const PLATFORM_SESSION_SECONDS: u64 = 900;
+
+/// Returns `base` with credentials of the platform role, which the function assumes with its
+/// own execution role. Customers' trust policies name only the platform role, so customer
+/// roles are always assumed through it. The provider assumes the role on first use and
+/// refreshes the session before it expires.
+pub async fn platform_role_config(
+    base: &aws_config::SdkConfig,
+    platform_role: &RoleArn,
+    function_name: &str,
+) -> aws_config::SdkConfig {
+    let provider = aws_config::sts::AssumeRoleProvider::builder(platform_role.as_str())
+        .session_name(function_name)
+        .session_length(std::time::Duration::from_secs(PLATFORM_SESSION_SECONDS))
+        .configure(base)
+        .build()
+        .await;
+    base.to_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
+        .build()
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("environment variable {name} is missing or empty; set it to {expected}")]

@@ -3,7 +3,7 @@
 use aws_config::BehaviorVersion;
 use endpoint_core::check::{AwsConnectionTester, TesterOptions};
 use endpoint_core::clock::SystemClock;
-use endpoint_core::config::TesterConfig;
+use endpoint_core::config::{self, TesterConfig};
 use endpoint_core::handlers::test::{handle, TestApp};
 use endpoint_core::store::dynamo::{ClientSettings, DynamoStore};
 use lambda_http::{service_fn, Error, Request};
@@ -19,11 +19,13 @@ async fn main() -> Result<(), Error> {
     })?;
     let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let dynamodb = ClientSettings::default().client(&aws);
+    let platform =
+        config::platform_role_config(&aws, &config.platform_principal_arn, "test-endpoint").await;
     let options = TesterOptions::new(config.platform_principal_arn.as_str());
 
     let app = TestApp {
         store: Arc::new(DynamoStore::new(dynamodb, config.http.table_name)),
-        tester: Arc::new(AwsConnectionTester::new(&aws, options)),
+        tester: Arc::new(AwsConnectionTester::new(&platform, options)),
         clock: Arc::new(SystemClock),
         auth: config.http.auth,
     };
