@@ -251,7 +251,11 @@ async fn run_against_stack(
     }
     if wants("tester") {
         eprintln!("bench: connection test throughput");
-        write(&tester::run(&fixture, &args.scale).await, args)?;
+        let prefixes: Vec<String> = seeded
+            .iter()
+            .map(|endpoint| endpoint.spec.connection.prefix.as_str().to_owned())
+            .collect();
+        write(&tester::run(&fixture, &args.scale, &prefixes).await, args)?;
     }
     if wants("cold_start") || wants("memory") {
         eprintln!("bench: cold start and peak memory");

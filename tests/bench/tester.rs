@@ -39,7 +39,7 @@ pub struct Throughput {
     pub failed: usize,
 }
 
-pub async fn run(fixture: &Fixture, scale: &Scale) -> PartResult {
+pub async fn run(fixture: &Fixture, scale: &Scale, seeded_prefixes: &[String]) -> PartResult {
     let mut part = PartResult::new(
         "tester",
         "Connection test and revalidation throughput",
@@ -68,12 +68,7 @@ pub async fn run(fixture: &Fixture, scale: &Scale) -> PartResult {
         &base,
         TesterOptions::new(s3_endpoints::stack().platform_principal_arn.clone()),
     );
-    let floor = RawSequence {
-        base: base.clone(),
-        spec: spec.clone(),
-        role_arn: fixture.role_arn.clone(),
-        external_id: fixture.external_id.as_str().to_owned(),
-    };
+    let floor = RawSequence::new(base.clone(), spec.clone(), fixture);
     let request = TestRequest {
         tenant: fixture.tenant.clone(),
         endpoint_id: None,
@@ -89,7 +84,10 @@ pub async fn run(fixture: &Fixture, scale: &Scale) -> PartResult {
             tester.test(&request).await.passed()
         })
         .await;
-        let direct = measure(scale.tester_endpoints, concurrency, || floor.run()).await;
+        let direct = measure(scale.tester_endpoints, concurrency, || async {
+            floor.run(PREFIX).await.is_ok()
+        })
+        .await;
         let ratio = tested.per_second / direct.per_second;
         part.check(
             format!("connection test throughput at concurrency {concurrency}"),
@@ -118,7 +116,7 @@ pub async fn run(fixture: &Fixture, scale: &Scale) -> PartResult {
         "Connection tests through the tester:",
         rows,
     ));
-    let revalidation = revalidation::run(fixture, scale, &mut part).await;
+    let revalidation = revalidation::run(fixture, seeded_prefixes, &mut part).await;
     part.raw = json!({
         "tests_per_level": scale.tester_endpoints,
         "connection_test": raw,
@@ -217,32 +215,63 @@ fn fixture_spec(fixture: &Fixture) -> Result<ConnectionSpec, String> {
 }
 
 /// The STS and S3 calls of a read_only connection test, without the tester around them.
-struct RawSequence {
+pub struct RawSequence {
     base: SdkConfig,
     spec: ConnectionSpec,
-    role_arn: String,
     external_id: String,
 }
 
 impl RawSequence {
-    /// Runs the calls and returns whether all of them succeeded.
-    async fn run(&self) -> bool {
-        self.calls().await.is_ok()
+    pub fn new(base: SdkConfig, spec: ConnectionSpec, fixture: &Fixture) -> Self {
+        Self {
+            base,
+            spec,
+            external_id: fixture.external_id.as_str().to_owned(),
+        }
     }
 
-    async fn calls(&self) -> Result<(), String> {
-        let bucket = self.spec.bucket.as_str();
-        let owner = self.spec.role_arn.account_id();
+    /// Returns the calls for the fixture endpoint, with one shared HTTP client.
+    pub fn for_fixture(fixture: &Fixture) -> Result<Self, String> {
+        let spec = fixture_spec(fixture)?;
+        Ok(Self::new(
+            crate::fixture::shared_http_config(),
+            spec,
+            fixture,
+        ))
+    }
+
+    /// Runs the calls of one test of `prefix`: HeadBucket, AssumeRole, then the role's list
+    /// and read.
+    pub async fn run(&self, prefix: &str) -> Result<(), String> {
+        self.head_bucket().await?;
+        let credentials = self.assume_role().await?;
+        self.list_and_read(prefix, credentials).await
+    }
+
+    /// Runs the calls of one test of `prefix` with credentials that an earlier AssumeRole
+    /// returned, as a revalidation run with its credentials cache does.
+    pub async fn with_role(&self, prefix: &str, credentials: Credentials) -> Result<(), String> {
+        self.head_bucket().await?;
+        self.list_and_read(prefix, credentials).await
+    }
+
+    async fn head_bucket(&self) -> Result<(), String> {
         let platform_s3 = aws_sdk_s3::Client::from_conf(self.s3_config().build());
         platform_s3
             .head_bucket()
-            .bucket(bucket)
-            .expected_bucket_owner(owner)
+            .bucket(self.spec.bucket.as_str())
+            .expected_bucket_owner(self.spec.role_arn.account_id())
             .send()
             .await
             .map_err(|error| format!("HeadBucket: {error}"))?;
+        Ok(())
+    }
 
-        let credentials = self.assume_role().await?;
+    /// Lists one key under `prefix` and reads its first byte. Under an empty prefix it reads
+    /// a missing key instead and expects NoSuchKey, as the tester's read probe does.
+    async fn list_and_read(&self, prefix: &str, credentials: Credentials) -> Result<(), String> {
+        let bucket = self.spec.bucket.as_str();
+        let owner = self.spec.role_arn.account_id();
         let role_config = self
             .s3_config()
             .credentials_provider(credentials)
@@ -252,35 +281,53 @@ impl RawSequence {
         let listed = role_s3
             .list_objects_v2()
             .bucket(bucket)
-            .prefix(self.spec.prefix.as_str())
+            .prefix(prefix)
             .max_keys(1)
             .expected_bucket_owner(owner)
             .send()
             .await
             .map_err(|error| format!("ListObjectsV2: {error}"))?;
-        let key = listed
+        let first_key = listed
             .contents()
             .first()
             .and_then(|object| object.key())
-            .ok_or("ListObjectsV2 returned no object")?;
-        let object = role_s3
+            .map(str::to_owned);
+        let key = first_key.clone().unwrap_or_else(|| {
+            format!(
+                "{prefix}.s3-endpoint-check/probe-{}",
+                ulid::Ulid::generate()
+            )
+        });
+        let read = role_s3
             .get_object()
             .bucket(bucket)
             .key(key)
             .range("bytes=0-0")
             .expected_bucket_owner(owner)
             .send()
-            .await
-            .map_err(|error| format!("GetObject: {error}"))?;
-        object
-            .body
-            .collect()
-            .await
-            .map_err(|error| format!("reading the GetObject body: {error}"))?;
-        Ok(())
+            .await;
+        match (read, first_key) {
+            (Ok(object), Some(_)) => {
+                object
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|error| format!("reading the GetObject body: {error}"))?;
+                Ok(())
+            }
+            (Err(error), None)
+                if error
+                    .as_service_error()
+                    .is_some_and(|error| error.is_no_such_key()) =>
+            {
+                Ok(())
+            }
+            (Ok(_), None) => Err("GetObject of a missing probe key succeeded".to_owned()),
+            (Err(error), _) => Err(format!("GetObject: {error}")),
+        }
     }
 
-    async fn assume_role(&self) -> Result<Credentials, String> {
+    pub async fn assume_role(&self) -> Result<Credentials, String> {
         let sts_config = aws_sdk_sts::config::Builder::from(&self.base)
             .region(aws_sdk_sts::config::Region::new(
                 self.spec.region.as_str().to_owned(),
@@ -291,7 +338,7 @@ impl RawSequence {
         let session = format!("s3-endpoint-bench-{}", ulid::Ulid::generate());
         let output = sts
             .assume_role()
-            .role_arn(&self.role_arn)
+            .role_arn(self.spec.role_arn.as_str())
             .role_session_name(session)
             .external_id(&self.external_id)
             .duration_seconds(SESSION_SECONDS)
