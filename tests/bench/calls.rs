@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::config::Intercept;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use endpoint_core::store::dynamo::ClientSettings;
 use std::sync::{Arc, Mutex};
@@ -46,9 +47,12 @@ impl Intercept for CallLog {
         "CallLog"
     }
 
-    fn read_before_execution(
+    // The operation's metadata is in the bag only from this hook on: a client interceptor's
+    // `read_before_execution` runs before the operation's own configuration is applied.
+    fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
         config: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let name = config

@@ -121,6 +121,17 @@ impl Fixture {
         body.to_string()
     }
 
+    /// Returns the JSON body of a policy request for the fixture's bucket, which names no role.
+    pub fn policy_body(&self, prefix: &str, mode: &str) -> String {
+        json!({
+            "mode": mode,
+            "bucket": self.bucket.name,
+            "prefix": prefix,
+            "region": self.bucket.region,
+        })
+        .to_string()
+    }
+
     /// Stores `count` read-only endpoints named `Seed <n>` under prefixes `seed-<n>/`.
     pub async fn seed_endpoints(&self, count: usize) -> Result<Vec<Endpoint>, String> {
         let mut seeded = Vec::with_capacity(count);

@@ -290,7 +290,7 @@ async fn run_iteration(
         )
         .await;
 
-    let body = fixture.body(None, "data/", "read_only");
+    let body = fixture.policy_body("data/", "read_write");
     let event = encode(http_event("POST", "/policies", "", Some(&body), tenant));
     order
         .run(
@@ -454,8 +454,14 @@ fn expect_status(
     ))
 }
 
+/// Reads the id from a create response, `{"endpoint": {"id": ...}, "test": ...}`.
 fn created_id(output: &HandlerOutput) -> Option<String> {
-    output.body.get("id")?.as_str().map(str::to_owned)
+    output
+        .body
+        .get("endpoint")?
+        .get("id")?
+        .as_str()
+        .map(str::to_owned)
 }
 
 fn create_event(fixture: &Fixture, name: &str, prefix: &str) -> Vec<u8> {

@@ -189,7 +189,7 @@ fn function_events(function: &FunctionInfo, fixture: &Fixture, seeded_id: &str) 
     let encode = |event: serde_json::Value| event.to_string().into_bytes();
     match function.name {
         "render-policy" => {
-            let policy_body = fixture.body(None, "data/", "read_only");
+            let policy_body = fixture.policy_body("data/", "read_write");
             EventSource::Cycle(vec![
                 encode(http_event("GET", "/external-id", "", None, tenant)),
                 encode(http_event(

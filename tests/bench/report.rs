@@ -20,6 +20,9 @@ pub struct PartResult {
     pub targets: Vec<TargetCheck>,
     /// Figures that this run could not measure, each with the reason.
     pub not_measured: Vec<String>,
+    /// Failures during measured runs, which make the affected figures suspect.
+    #[serde(default)]
+    pub errors: Vec<String>,
     /// The numbers behind the tables, for tools that compare runs.
     pub raw: Value,
 }
@@ -52,6 +55,7 @@ impl PartResult {
             tables: Vec::new(),
             targets: Vec::new(),
             not_measured: Vec::new(),
+            errors: Vec::new(),
             raw: Value::Null,
         }
     }
@@ -63,6 +67,13 @@ impl PartResult {
             figure,
             met,
         });
+    }
+
+    /// Records that `failed` calls of `label` at `concurrency` failed, with the first error.
+    pub fn notes_error(&mut self, label: &str, concurrency: usize, failed: usize, error: &str) {
+        self.errors.push(format!(
+            "{label} at concurrency {concurrency}: {failed} failed, first: {error}"
+        ));
     }
 
     pub fn not_measured(&mut self, what: &str, reason: &str) {
@@ -163,6 +174,13 @@ fn push_part(page: &mut String, part: &PartResult) {
         let _ = writeln!(page, "- {line}");
     }
     if !part.not_measured.is_empty() {
+        page.push('\n');
+    }
+    if !part.errors.is_empty() {
+        page.push_str("Failures during the measured runs:\n\n");
+        for line in &part.errors {
+            let _ = writeln!(page, "- {line}");
+        }
         page.push('\n');
     }
     let _ = writeln!(page, "Raw results: `docs/benchmarks/{}.json`.\n", part.id);

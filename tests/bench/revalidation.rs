@@ -5,7 +5,7 @@
 use crate::fixture::Fixture;
 use crate::report::PartResult;
 use crate::stats::summarize;
-use crate::tester::{row, throughput_json, throughput_table, RawSequence, Throughput};
+use crate::tester::{row, throughput, throughput_json, throughput_table, RawSequence, Throughput};
 use crate::tester::{CONCURRENCY_LEVELS, MIN_THROUGHPUT_RATIO};
 use endpoint_core::revalidate::{aws_services, RevalidateConfig, Revalidator, RunRequest};
 use endpoint_core::store::dynamo::ClientSettings;
@@ -46,8 +46,11 @@ pub async fn run(
                 "{ratio:.2} ({:.1} / s vs {:.1} / s)",
                 revalidated.throughput.per_second, floor.per_second
             ),
-            ratio >= MIN_THROUGHPUT_RATIO,
+            ratio >= MIN_THROUGHPUT_RATIO && floor.failed == 0,
         );
+        if let Some(error) = &floor.first_error {
+            part.notes_error("revalidation floor", concurrency, floor.failed, error);
+        }
         rows.push(row(
             "revalidation run",
             concurrency,
@@ -137,6 +140,7 @@ async fn revalidate(fixture: &Fixture, concurrency: usize) -> Result<Revalidated
             per_second: tested as f64 / elapsed.as_secs_f64(),
             latency: summarize(&[elapsed]),
             failed: usize::try_from(report.failing).unwrap_or(usize::MAX),
+            first_error: None,
         },
     })
 }
@@ -149,19 +153,20 @@ async fn cached_floor(
     count: usize,
     concurrency: usize,
 ) -> Throughput {
-    let failed = Throughput {
-        per_second: 0.0,
-        latency: None,
-        failed: count,
-    };
-    let Ok(sequence) = RawSequence::for_fixture(fixture) else {
-        return failed;
-    };
     let started = Instant::now();
-    let Ok(credentials) = sequence.assume_role().await else {
-        return failed;
+    let setup = async {
+        let sequence = RawSequence::for_fixture(fixture)?;
+        let credentials = sequence.assume_role().await?;
+        Ok::<_, String>((sequence, credentials))
     };
-    let outcomes: Vec<(Duration, bool)> = stream::iter(0..count)
+    let (sequence, credentials) = match setup.await {
+        Ok(ready) => ready,
+        Err(error) => {
+            let outcomes = vec![(Duration::ZERO, Err(error))];
+            return throughput(count, started.elapsed(), outcomes);
+        }
+    };
+    let outcomes: Vec<(Duration, Result<(), String>)> = stream::iter(0..count)
         .map(|index| {
             let prefix = prefixes
                 .get(index % prefixes.len().max(1))
@@ -171,18 +176,12 @@ async fn cached_floor(
             let credentials = credentials.clone();
             async move {
                 let call_started = Instant::now();
-                let passed = sequence.with_role(&prefix, credentials).await.is_ok();
-                (call_started.elapsed(), passed)
+                let result = sequence.with_role(&prefix, credentials).await;
+                (call_started.elapsed(), result)
             }
         })
         .buffer_unordered(concurrency)
         .collect()
         .await;
-    let elapsed = started.elapsed().as_secs_f64();
-    let latencies: Vec<Duration> = outcomes.iter().map(|(latency, _)| *latency).collect();
-    Throughput {
-        per_second: count as f64 / elapsed,
-        latency: summarize(&latencies),
-        failed: outcomes.iter().filter(|(_, passed)| !passed).count(),
-    }
+    throughput(count, started.elapsed(), outcomes)
 }

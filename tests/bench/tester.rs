@@ -37,6 +37,8 @@ pub struct Throughput {
     pub per_second: f64,
     pub latency: Option<Summary>,
     pub failed: usize,
+    /// The first failure's message, so that a broken floor shows why.
+    pub first_error: Option<String>,
 }
 
 pub async fn run(fixture: &Fixture, scale: &Scale, seeded_prefixes: &[String]) -> PartResult {
@@ -81,13 +83,17 @@ pub async fn run(fixture: &Fixture, scale: &Scale, seeded_prefixes: &[String]) -
     let mut raw = Vec::new();
     for concurrency in CONCURRENCY_LEVELS {
         let tested = measure(scale.tester_endpoints, concurrency, || async {
-            tester.test(&request).await.passed()
+            let report = tester.test(&request).await;
+            match report.failure() {
+                Some(failure) => Err(format!(
+                    "{} check failed: {}",
+                    failure.check, failure.message
+                )),
+                None => Ok(()),
+            }
         })
         .await;
-        let direct = measure(scale.tester_endpoints, concurrency, || async {
-            floor.run(PREFIX).await.is_ok()
-        })
-        .await;
+        let direct = measure(scale.tester_endpoints, concurrency, || floor.run(PREFIX)).await;
         let ratio = tested.per_second / direct.per_second;
         part.check(
             format!("connection test throughput at concurrency {concurrency}"),
@@ -96,8 +102,13 @@ pub async fn run(fixture: &Fixture, scale: &Scale, seeded_prefixes: &[String]) -
                 "{ratio:.2} ({:.1} / s vs {:.1} / s)",
                 tested.per_second, direct.per_second
             ),
-            ratio >= MIN_THROUGHPUT_RATIO && tested.failed == 0,
+            ratio >= MIN_THROUGHPUT_RATIO && tested.failed == 0 && direct.failed == 0,
         );
+        for (label, result) in [("tester", &tested), ("floor", &direct)] {
+            if let Some(error) = &result.first_error {
+                part.notes_error(label, concurrency, result.failed, error);
+            }
+        }
         rows.push(row("tester", concurrency, &tested, Some(ratio)));
         rows.push(row(
             "raw STS and S3 calls (floor)",
@@ -169,35 +180,48 @@ pub fn throughput_json(result: &Throughput) -> serde_json::Value {
         "per_second": result.per_second,
         "latency": result.latency,
         "failed": result.failed,
+        "first_error": result.first_error,
     })
 }
 
 /// Runs `count` calls of `test`, at most `concurrency` at a time, and returns their rate.
-/// Each call returns whether it passed.
-async fn measure<F, Fut>(count: usize, concurrency: usize, test: F) -> Throughput
+pub async fn measure<F, Fut>(count: usize, concurrency: usize, test: F) -> Throughput
 where
     F: Fn() -> Fut,
-    Fut: Future<Output = bool>,
+    Fut: Future<Output = Result<(), String>>,
 {
     let started = Instant::now();
-    let outcomes: Vec<(Duration, bool)> = stream::iter(0..count)
+    let outcomes: Vec<(Duration, Result<(), String>)> = stream::iter(0..count)
         .map(|_| {
             let call = test();
             async move {
                 let call_started = Instant::now();
-                let passed = call.await;
-                (call_started.elapsed(), passed)
+                let result = call.await;
+                (call_started.elapsed(), result)
             }
         })
         .buffer_unordered(concurrency)
         .collect()
         .await;
-    let elapsed = started.elapsed().as_secs_f64();
+    throughput(count, started.elapsed(), outcomes)
+}
+
+/// Summarizes `count` outcomes that took `elapsed` in all.
+pub fn throughput(
+    count: usize,
+    elapsed: Duration,
+    outcomes: Vec<(Duration, Result<(), String>)>,
+) -> Throughput {
     let latencies: Vec<Duration> = outcomes.iter().map(|(latency, _)| *latency).collect();
+    let errors: Vec<String> = outcomes
+        .into_iter()
+        .filter_map(|(_, result)| result.err())
+        .collect();
     Throughput {
-        per_second: count as f64 / elapsed,
+        per_second: count as f64 / elapsed.as_secs_f64(),
         latency: summarize(&latencies),
-        failed: outcomes.iter().filter(|(_, passed)| !passed).count(),
+        failed: errors.len(),
+        first_error: errors.into_iter().next(),
     }
 }
 
@@ -255,16 +279,22 @@ impl RawSequence {
         self.list_and_read(prefix, credentials).await
     }
 
+    /// Sends HeadBucket with the platform's credentials. S3 denies it for a customer's
+    /// bucket but still returns the bucket's region, which is all the tester reads, so any
+    /// response counts and only a failure to get one is an error.
     async fn head_bucket(&self) -> Result<(), String> {
         let platform_s3 = aws_sdk_s3::Client::from_conf(self.s3_config().build());
-        platform_s3
+        let result = platform_s3
             .head_bucket()
             .bucket(self.spec.bucket.as_str())
             .expected_bucket_owner(self.spec.role_arn.account_id())
             .send()
-            .await
-            .map_err(|error| format!("HeadBucket: {error}"))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if error.raw_response().is_some() => Ok(()),
+            Err(error) => Err(format!("HeadBucket: {error}")),
+        }
     }
 
     /// Lists one key under `prefix` and reads its first byte. Under an empty prefix it reads
