@@ -6,6 +6,7 @@
 //! the admin user of each account and for the platform principal. The fixtures create
 //! customer buckets, objects and roles under unique names, so tests can run in parallel.
 
+pub mod api_server;
 mod fixtures;
 mod stack;
 
