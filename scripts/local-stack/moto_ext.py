@@ -4,8 +4,8 @@ project's tests depend on it.
 ``apply()`` installs the patches into moto's classes in this interpreter, and
 ``RegionRedirectMiddleware`` wraps moto's WSGI application. The launcher ``moto_server.py``
 does both before it serves. The patches only change what happens while moto's IAM checks are
-on (``POST /moto-api/reset-auth`` with body ``0``), except for the S3 wrong-region responses,
-which apply at all times.
+on (``POST /moto-api/reset-auth`` with body ``0``), except for the S3 responses of the
+middleware (wrong region, HeadBucket, expected bucket owner), which apply at all times.
 
 What each patch closes, and what AWS does instead:
 
@@ -28,6 +28,13 @@ What each patch closes, and what AWS does instead:
 * ``RegionRedirectMiddleware``: moto serves S3 requests for any client region. AWS rejects a
   client whose SigV4 scope names another region than the bucket's with 301 (HeadBucket,
   HeadObject, PermanentRedirect) or 400 (AuthorizationHeaderMalformed).
+* ``RegionRedirectMiddleware``, HeadBucket: with IAM checks on, moto denies HeadBucket of a
+  bucket that does not exist (403), and its denial of an existing bucket has no
+  ``x-amz-bucket-region`` header. AWS returns 404 for a missing bucket to any caller, and names
+  the bucket's region in the header of a 403 as well.
+* ``RegionRedirectMiddleware``, expected bucket owner: moto ignores the
+  ``x-amz-expected-bucket-owner`` header. AWS rejects a request whose header names another
+  account than the bucket's owner with 403 AccessDenied.
 
 NOTE: Still unlike AWS: session policies and session tags of AssumeRole are ignored, policy
 variables such as ``${aws:username}`` are not substituted, condition operators other than
@@ -672,8 +679,84 @@ def wrong_region_response(
     return status, headers + [("Content-Length", str(len(body)))], body
 
 
+def _bucket_owner(bucket_name: str) -> str | None:
+    owner = s3_backends.bucket_accounts.get(bucket_name)
+    return owner[1] if owner is not None else None
+
+
+def wrong_owner_response(
+    environ: dict[str, Any],
+) -> tuple[str, list[tuple[str, str]], bytes] | None:
+    """Return AWS's 403 when ``x-amz-expected-bucket-owner`` names another account than the
+    bucket's owner, or None when the header is absent or matches."""
+    expected_owner = environ.get("HTTP_X_AMZ_EXPECTED_BUCKET_OWNER")
+    scope = _credential_scope(environ)
+    if not expected_owner or scope is None or scope[1] != "s3":
+        return None
+    bucket_name = environ.get("PATH_INFO", "").lstrip("/").split("/", 1)[0]
+    owner = _bucket_owner(bucket_name) if bucket_name else None
+    if owner is None or owner == expected_owner:
+        return None
+
+    request_id = uuid.uuid4().hex[:16].upper()
+    body = b""
+    if environ.get("REQUEST_METHOD") != "HEAD":
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            "<Error><Code>AccessDenied</Code><Message>Access Denied</Message>"
+            f"<RequestId>{request_id}</RequestId></Error>"
+        ).encode()
+    headers = [
+        ("x-amz-request-id", request_id),
+        ("Content-Type", "application/xml"),
+        ("Content-Length", str(len(body))),
+    ]
+    return "403 Forbidden", headers, body
+
+
+def head_bucket_target(environ: dict[str, Any]) -> str | None:
+    """Return the bucket name of a signed HeadBucket request, or None for any other request."""
+    scope = _credential_scope(environ)
+    if scope is None or scope[1] != "s3" or environ.get("REQUEST_METHOD") != "HEAD":
+        return None
+    bucket_name, _, key = environ.get("PATH_INFO", "").lstrip("/").partition("/")
+    if not bucket_name or key:
+        return None
+    return bucket_name
+
+
+def missing_bucket_response() -> tuple[str, list[tuple[str, str]], bytes]:
+    """Return AWS's response to HeadBucket of a bucket that does not exist: 404 with no body.
+
+    AWS sends it before authorization, so a caller without S3 permissions gets it too.
+    """
+    headers = [
+        ("x-amz-request-id", uuid.uuid4().hex[:16].upper()),
+        ("Content-Length", "0"),
+    ]
+    return "404 Not Found", headers, b""
+
+
+def with_bucket_region_header(
+    start_response: Callable[..., Any], bucket_region: str
+) -> Callable[..., Any]:
+    """Wrap ``start_response`` to add ``x-amz-bucket-region`` when moto's response lacks it.
+
+    AWS names the bucket's region in every HeadBucket response of an existing bucket, the 403
+    of a caller without access included.
+    """
+
+    def start(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+        if not any(name.lower() == "x-amz-bucket-region" for name, _ in headers):
+            headers = [*headers, ("x-amz-bucket-region", bucket_region)]
+        return start_response(status, headers, *args)
+
+    return start
+
+
 class RegionRedirectMiddleware:
-    """WSGI middleware that rejects S3 requests signed for the wrong region, as AWS does."""
+    """WSGI middleware that rejects S3 requests signed for the wrong region or for another
+    bucket owner, and handles HeadBucket of missing or denied buckets, as AWS does."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self._app = app
@@ -681,12 +764,21 @@ class RegionRedirectMiddleware:
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        rejection = wrong_region_response(environ)
-        if rejection is None:
+        rejection = wrong_region_response(environ) or wrong_owner_response(environ)
+        if rejection is not None:
+            status, headers, body = rejection
+            start_response(status, headers)
+            return [body]
+
+        head_bucket = head_bucket_target(environ)
+        if head_bucket is None:
             return self._app(environ, start_response)
-        status, headers, body = rejection
-        start_response(status, headers)
-        return [body]
+        bucket_region = _bucket_region(head_bucket)
+        if bucket_region is None:
+            status, headers, body = missing_bucket_response()
+            start_response(status, headers)
+            return [body]
+        return self._app(environ, with_bucket_region_header(start_response, bucket_region))
 
 
 # --- Installation ----------------------------------------------------------------------------

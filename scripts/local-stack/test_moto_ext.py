@@ -576,6 +576,56 @@ def test_region_check_precedes_authorization(stack: Stack) -> None:
     assert response.getheader("x-amz-bucket-region") == "eu-west-1"
 
 
+def test_denied_head_bucket_names_the_region(stack: Stack) -> None:
+    customer = stack.customer_account_ids[0]
+    bucket = create_bucket(stack, customer, "eu-west-1", {})
+
+    response = signed_request(
+        stack, "HEAD", f"/{bucket}", "eu-west-1", stack.platform_credentials
+    )
+
+    assert response.status == 403
+    assert response.getheader("x-amz-bucket-region") == "eu-west-1"
+
+
+def test_head_bucket_of_missing_bucket_gets_404(stack: Stack) -> None:
+    missing = unique_name("missing")
+    admin = stack.admin_credentials(stack.customer_account_ids[0])
+
+    for credentials in (stack.platform_credentials, admin):
+        response = signed_request(stack, "HEAD", f"/{missing}", "us-east-1", credentials)
+
+        assert response.status == 404
+        assert response.body == b""
+        assert response.getheader("x-amz-bucket-region") is None
+
+
+def test_head_object_is_not_taken_for_head_bucket(stack: Stack) -> None:
+    customer = stack.customer_account_ids[0]
+    bucket = create_bucket(stack, customer, "us-east-1", {})
+
+    response = signed_request(
+        stack, "HEAD", f"/{bucket}/missing.csv", "us-east-1", stack.admin_credentials(customer)
+    )
+
+    assert response.status == 404
+    assert response.getheader("x-amz-bucket-region") is None
+
+
+def test_wrong_expected_bucket_owner_is_denied(stack: Stack) -> None:
+    owner, other = stack.customer_account_ids[:2]
+    bucket = create_bucket(stack, owner, "us-east-1", {"a.csv": b"a"})
+    s3 = stack.client("s3", stack.admin_credentials(owner))
+
+    matching = s3.get_object(Bucket=bucket, Key="a.csv", ExpectedBucketOwner=owner)
+    with pytest.raises(ClientError) as raised:
+        s3.get_object(Bucket=bucket, Key="a.csv", ExpectedBucketOwner=other)
+
+    assert matching["Body"].read() == b"a"
+    assert error_code(raised.value) == "AccessDenied"
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
 # --- Seeded identities -----------------------------------------------------------------------
 
 

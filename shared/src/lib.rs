@@ -3,6 +3,9 @@
 
 pub mod check;
 pub mod clock;
+pub mod config;
 pub mod domain;
+pub mod handlers;
+pub mod http;
 pub mod policy;
 pub mod store;

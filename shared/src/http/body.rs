@@ -1,0 +1,308 @@
+//! JSON request bodies: content type, size limit, syntax errors with their position, and
+//! unknown or mistyped fields reported by name.
+
+use super::error::ApiError;
+use crate::domain::{ConnectionInput, EndpointInput, FieldError, ValidationErrors};
+use crate::policy::PolicyInput;
+use http::{header, HeaderMap};
+use lambda_http::{Body, Request};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// The largest request body accepted, in bytes after base64 decoding. The biggest valid
+/// endpoint is about 4 KiB of JSON (a 960-byte prefix, a 2,048-byte role ARN, a 100-character
+/// name and a description), so 16 KiB leaves room for whitespace and escapes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// A JSON object body whose field names are known, so that every unknown field can be
+/// reported at once rather than only the first one serde meets.
+pub trait JsonBody: DeserializeOwned {
+    const FIELDS: &'static [&'static str];
+}
+
+impl JsonBody for EndpointInput {
+    const FIELDS: &'static [&'static str] = &[
+        "name",
+        "description",
+        "mode",
+        "role_arn",
+        "bucket",
+        "prefix",
+        "region",
+        "kms_key_arn",
+    ];
+}
+
+impl JsonBody for ConnectionInput {
+    const FIELDS: &'static [&'static str] = &[
+        "mode",
+        "role_arn",
+        "bucket",
+        "prefix",
+        "region",
+        "kms_key_arn",
+    ];
+}
+
+impl JsonBody for PolicyInput {
+    const FIELDS: &'static [&'static str] = &["mode", "bucket", "prefix", "region", "kms_key_arn"];
+}
+
+/// Parses the request body as a JSON object of type `T`.
+///
+/// A missing `Content-Type` is read as JSON, because some clients and the API Gateway console
+/// send none. API Gateway has already decoded base64 bodies by the time they arrive here.
+pub fn parse_json_body<T: JsonBody>(request: &Request) -> Result<T, ApiError> {
+    check_content_type(request.headers())?;
+    let bytes = body_bytes(request.body())?;
+    let object = parse_object(bytes)?;
+    reject_unknown_fields(&object, T::FIELDS)?;
+    deserialize_fields(object)
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    if let Some(encoding) = headers.get(header::CONTENT_ENCODING) {
+        let encoding = encoding.to_str().unwrap_or("");
+        if !encoding.trim().eq_ignore_ascii_case("identity") {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "Content-Encoding: {encoding}"
+            )));
+        }
+    }
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let text = value.to_str().unwrap_or("");
+    if is_json_media_type(text) {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(text.to_owned()))
+    }
+}
+
+/// Accepts `application/json` and `application/*+json`, with no charset or a UTF-8 one.
+fn is_json_media_type(content_type: &str) -> bool {
+    let mut parts = content_type.split(';');
+    let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    let json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    let utf8 = parts.all(|parameter| {
+        let Some((name, value)) = parameter.split_once('=') else {
+            return parameter.trim().is_empty();
+        };
+        if !name.trim().eq_ignore_ascii_case("charset") {
+            return true;
+        }
+        let charset = value.trim().trim_matches('"').to_ascii_lowercase();
+        charset == "utf-8" || charset == "utf8"
+    });
+    json && utf8
+}
+
+fn body_bytes(body: &Body) -> Result<&[u8], ApiError> {
+    let bytes = match body {
+        Body::Empty => &[][..],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes.as_slice(),
+        _ => &[][..],
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadRequest {
+            detail: "request body is missing; send a JSON object".to_owned(),
+            errors: Vec::new(),
+        });
+    }
+    Ok(bytes)
+}
+
+fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|error| ApiError::MalformedJson {
+        message: syntax_message(&error),
+        line: error.line(),
+        column: error.column(),
+    })?;
+    match value {
+        Value::Object(object) => Ok(object),
+        other => Err(ApiError::BadRequest {
+            detail: format!(
+                "request body must be a JSON object, not {}",
+                json_type_name(&other)
+            ),
+            errors: Vec::new(),
+        }),
+    }
+}
+
+/// Returns serde_json's message without its trailing " at line L column C", which the
+/// problem carries as separate members.
+fn syntax_message(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(position) => text[..position].to_owned(),
+        None => text,
+    }
+}
+
+fn reject_unknown_fields(object: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
+    let errors: Vec<FieldError> = object
+        .iter()
+        .filter(|(name, _)| !known.contains(&name.as_str()))
+        .map(|(name, value)| {
+            FieldError::new(
+                name,
+                &value_text(value),
+                format!(
+                    "unknown field; the accepted fields are {}",
+                    known.join(", ")
+                ),
+            )
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(ValidationErrors(errors)))
+    }
+}
+
+fn deserialize_fields<T: DeserializeOwned>(object: Map<String, Value>) -> Result<T, ApiError> {
+    let value = Value::Object(object);
+    serde_path_to_error::deserialize(&value).map_err(|error| {
+        let field = error.path().to_string();
+        let rejected = value_at(&value, &field).map(value_text).unwrap_or_default();
+        let message = error.into_inner().to_string();
+        ApiError::Validation(FieldError::new(&field, &rejected, message).into())
+    })
+}
+
+/// Looks up a dotted path of object keys such as `name` or `a.b`.
+fn value_at<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.')
+        .try_fold(root, |value, key| value.as_object()?.get(key))
+}
+
+/// Shows a string as itself and other JSON values in JSON syntax.
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn json_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(content_type: Option<&str>, body: &str) -> Request {
+        let mut builder = http::Request::builder()
+            .method("POST")
+            .uri("/endpoints/test");
+        if let Some(content_type) = content_type {
+            builder = builder.header(header::CONTENT_TYPE, content_type);
+        }
+        builder.body(Body::from(body)).unwrap()
+    }
+
+    fn parse(content_type: Option<&str>, body: &str) -> Result<ConnectionInput, ApiError> {
+        parse_json_body(&request(content_type, body))
+    }
+
+    #[test]
+    fn body_accepts_json_with_or_without_charset() {
+        for content_type in [
+            None,
+            Some("application/json"),
+            Some("application/json; charset=utf-8"),
+            Some("Application/JSON;charset=\"UTF-8\""),
+            Some("application/merge-patch+json"),
+        ] {
+            let input = parse(content_type, r#"{"mode":"read_only"}"#).unwrap();
+            assert_eq!(input.mode.as_deref(), Some("read_only"), "{content_type:?}");
+        }
+    }
+
+    #[test]
+    fn body_rejects_other_media_types() {
+        for content_type in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/json; charset=utf-16",
+        ] {
+            let error = parse(Some(content_type), "{}").unwrap_err();
+            assert_eq!(error.status(), 415, "{content_type}");
+        }
+    }
+
+    #[test]
+    fn body_reports_syntax_error_position() {
+        let error = parse(None, "{\n  \"mode\": \"read_only\",\n}").unwrap_err();
+        let ApiError::MalformedJson { line, column, .. } = error else {
+            panic!("expected MalformedJson, got {error:?}");
+        };
+        assert_eq!(line, 3);
+        assert_eq!(column, 1);
+    }
+
+    #[test]
+    fn body_rejects_oversize_and_empty() {
+        let large = format!(r#"{{"mode":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
+        assert_eq!(parse(None, &large).unwrap_err().status(), 413);
+        assert_eq!(parse(None, "").unwrap_err().status(), 400);
+        assert_eq!(parse(None, "[1]").unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn body_names_every_unknown_field() {
+        let error = parse(None, r#"{"mode":"read_only","tenant":"b","extra":1}"#).unwrap_err();
+        let ApiError::Validation(errors) = error else {
+            panic!("expected Validation, got {error:?}");
+        };
+        let mut fields: Vec<(&str, &str)> = errors
+            .errors()
+            .iter()
+            .map(|e| (e.field.as_str(), e.value.as_str()))
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(fields, [("extra", "1"), ("tenant", "b")]);
+    }
+
+    #[test]
+    fn body_names_a_mistyped_field() {
+        let error = parse(None, r#"{"mode":5}"#).unwrap_err();
+        let ApiError::Validation(errors) = error else {
+            panic!("expected Validation, got {error:?}");
+        };
+        assert_eq!(errors.errors()[0].field, "mode");
+        assert_eq!(errors.errors()[0].value, "5");
+    }
+
+    #[test]
+    fn body_field_lists_match_the_input_types() {
+        let all_null = |fields: &[&str]| {
+            let object: Map<String, Value> = fields
+                .iter()
+                .map(|name| ((*name).to_owned(), Value::Null))
+                .collect();
+            Value::Object(object)
+        };
+        serde_json::from_value::<EndpointInput>(all_null(EndpointInput::FIELDS)).unwrap();
+        serde_json::from_value::<ConnectionInput>(all_null(ConnectionInput::FIELDS)).unwrap();
+        serde_json::from_value::<PolicyInput>(all_null(PolicyInput::FIELDS)).unwrap();
+    }
+}
