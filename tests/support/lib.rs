@@ -7,6 +7,7 @@
 //! customer buckets, objects and roles under unique names, so tests can run in parallel.
 
 pub mod api_server;
+pub mod cli;
 mod fixtures;
 mod stack;
 

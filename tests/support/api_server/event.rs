@@ -362,12 +362,7 @@ mod tests {
     #[test]
     fn build_event_rejects_invalid_targets() {
         let found = find_route(&http::Method::GET, "/endpoints").unwrap();
-        for target in [
-            "/endpoints?a=\"b\"",
-            "/endpoints?x={y}",
-            "/endpoints#f",
-            "*",
-        ] {
+        for target in ["/endpoints?a=\"b\"", "/endpoints?a b", "/endpoints#f", "*"] {
             let request = request(http::Method::GET, target, b"");
             let result = build_event(&request, &found, &facts());
             assert!(

@@ -4,6 +4,7 @@
 //! receive, and calls the real handler with it. It is never deployed.
 
 pub mod event;
+pub mod functions;
 pub mod gateway;
 pub mod routes;
 pub mod server;

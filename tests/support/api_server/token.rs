@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -35,6 +35,9 @@ pub const DEFAULT_TENANT_CLAIM: &str = "tenant_id";
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(12 * 60 * 60);
 
 const KEY_BYTES: usize = 32;
+
+/// Variable that overrides the path of the key file.
+pub const KEY_FILE_VARIABLE: &str = "LOCAL_API_KEY_FILE";
 
 /// Tolerance for clock differences when checking `exp` and `nbf`, in seconds.
 const LEEWAY_SECONDS: u64 = 5;
@@ -167,8 +170,9 @@ impl TokenKey {
     ) -> Result<BTreeMap<String, String>, AuthError> {
         let header = authorization.ok_or(AuthError::MissingHeader)?;
         let header = std::str::from_utf8(header).map_err(|_| AuthError::MalformedHeader)?;
-        let token = strip_bearer(header.trim());
-        if token.is_empty() {
+        let header = header.trim();
+        let token = strip_bearer(header);
+        if token.is_empty() || header.eq_ignore_ascii_case("bearer") {
             return Err(AuthError::MalformedHeader);
         }
 
@@ -258,6 +262,15 @@ fn check_claims(claims: &Map<String, Value>, now: u64) -> Result<(), AuthError> 
             Some(_) => invalid("nbf", "the token is not valid yet"),
             None => invalid("nbf", "it is not a number of seconds"),
         },
+    }
+}
+
+/// Returns the path of the key file that the server writes and `local-api token` reads:
+/// `LOCAL_API_KEY_FILE`, else `.local/local-api/token-key` in the repository.
+pub fn default_key_file() -> PathBuf {
+    match std::env::var_os(KEY_FILE_VARIABLE) {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join(".local/local-api/token-key"),
     }
 }
 
