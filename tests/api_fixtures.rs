@@ -1,5 +1,6 @@
-//! Runs every API Gateway event in `events/` through the handler of its function and checks
-//! the status, the body against `openapi.yaml`, and what each case is about.
+//! Runs every API Gateway event in `events/` through the handler of its function, on a new
+//! DynamoDB Local table per fixture, and checks the status, the body against `openapi.yaml`,
+//! and what each case is about.
 
 mod api;
 
@@ -207,18 +208,9 @@ fn required_fixtures_exist() {
     }
 }
 
+/// Runs each fixture on a new harness with a new DynamoDB table.
 #[tokio::test]
 async fn every_fixture_gets_its_documented_response() {
-    run_every_fixture(false).await;
-}
-
-#[tokio::test]
-async fn every_fixture_works_on_dynamodb() {
-    run_every_fixture(true).await;
-}
-
-/// Runs each fixture on a new harness, on the in-memory store or on a new DynamoDB table.
-async fn run_every_fixture(on_dynamodb: bool) {
     let contract = Contract::load();
     for (name, status, check) in CASES {
         let text = std::fs::read_to_string(events_dir().join(format!("{name}.json"))).unwrap();
@@ -229,11 +221,7 @@ async fn run_every_fixture(on_dynamodb: bool) {
         let (folder, _) = name.split_once('/').unwrap();
         let function = Function::from_folder(folder).unwrap();
 
-        let harness = if on_dynamodb {
-            Harness::dynamo().await
-        } else {
-            Harness::new()
-        };
+        let harness = Harness::dynamo().await;
         seed(&harness).await;
         let answer = harness.call(function, request).await;
 

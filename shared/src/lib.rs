@@ -8,4 +8,5 @@ pub mod domain;
 pub mod handlers;
 pub mod http;
 pub mod policy;
+pub mod revalidate;
 pub mod store;

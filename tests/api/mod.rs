@@ -1,5 +1,6 @@
-//! Helpers of the handler tests: the four HTTP functions' states over one shared store, API
-//! Gateway events built as JSON and parsed by lambda_http, and the OpenAPI contract check.
+//! Helpers of the handler tests: the four HTTP functions' states over one DynamoDB store on
+//! a new DynamoDB Local table, API Gateway events built as JSON and parsed by lambda_http,
+//! and the OpenAPI contract check.
 
 #![allow(dead_code)]
 
@@ -19,13 +20,13 @@ use endpoint_core::handlers::{create, list, policy, test};
 use endpoint_core::policy::PlatformIdentity;
 use endpoint_core::store::dynamo::{ClientSettings, DynamoStore};
 use endpoint_core::store::{schema, EndpointStore};
-use fakes::{CountingIds, MemoryStore, ScriptedTester, SteppingClock};
+use fakes::{CountingIds, ScriptedTester, SteppingClock};
 use lambda_http::http::{self, HeaderMap};
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
-use time::macros::datetime;
 use time::OffsetDateTime;
 
 pub const PLATFORM_PRINCIPAL_ARN: &str = "arn:aws:iam::111122223333:role/PlatformPrincipalRole";
@@ -58,8 +59,6 @@ impl Function {
 /// deployed functions share one table.
 pub struct Harness {
     pub store: Arc<dyn EndpointStore>,
-    /// The in-memory store behind `store`, when the harness uses one.
-    pub memory: Option<Arc<MemoryStore>>,
     pub tester: Arc<ScriptedTester>,
     pub list: ListApp,
     pub create: CreateApp,
@@ -67,23 +66,10 @@ pub struct Harness {
     pub policy: PolicyApp,
 }
 
-impl Default for Harness {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Harness {
-    /// Builds a harness on a new in-memory store.
-    pub fn new() -> Self {
-        let memory = Arc::new(MemoryStore::default());
-        let clock = Arc::new(SteppingClock::starting_at(datetime!(2026-03-01 09:00 UTC)));
-        Self::with_store(memory.clone(), Some(memory), clock)
-    }
-
     /// Builds a harness on a new table in DynamoDB Local, at `AWS_ENDPOINT_URL_DYNAMODB`.
     pub async fn dynamo() -> Self {
-        let client = local_dynamodb_client();
+        let client = dynamodb_client(local_dynamodb_url(), local_client_settings());
         let table = s3_endpoints::unique_name("api-test");
         schema::create_table(&client, &table)
             .await
@@ -93,7 +79,32 @@ impl Harness {
         // now.
         let clock = Arc::new(SteppingClock::starting_at(OffsetDateTime::now_utc()));
         let store = DynamoStore::new(client, table).with_clock(clock.clone());
-        Self::with_store(Arc::new(store), None, clock)
+        Self::with_store(Arc::new(store), clock)
+    }
+
+    /// Builds a harness whose DynamoDB store points at a port of 127.0.0.1 where nothing
+    /// listens, so that every store call fails with a refused connection, within the 1 s
+    /// operation timeout.
+    pub fn unreachable_store() -> Self {
+        // The OS picks a free port, and dropping the listener closes it again. Another process
+        // could bind the port in the milliseconds before the test connects, which is unlikely.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+
+        let settings = ClientSettings {
+            connect_timeout: Duration::from_millis(200),
+            attempt_timeout: Duration::from_millis(300),
+            operation_timeout: Duration::from_secs(1),
+            max_attempts: 2,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(20),
+        };
+        let client = dynamodb_client(format!("http://127.0.0.1:{port}"), settings);
+        let clock = Arc::new(SteppingClock::starting_at(OffsetDateTime::now_utc()));
+        let store = DynamoStore::new(client, s3_endpoints::unique_name("api-test"))
+            .with_clock(clock.clone());
+        Self::with_store(Arc::new(store), clock)
     }
 
     /// Builds a harness on a new DynamoDB Local table whose connection tests run the AWS
@@ -116,16 +127,7 @@ impl Harness {
         harness
     }
 
-    /// Returns one harness per store implementation: in memory and on DynamoDB Local.
-    pub async fn each_store() -> Vec<(&'static str, Harness)> {
-        vec![("memory", Self::new()), ("dynamodb", Self::dynamo().await)]
-    }
-
-    fn with_store(
-        store: Arc<dyn EndpointStore>,
-        memory: Option<Arc<MemoryStore>>,
-        clock: Arc<SteppingClock>,
-    ) -> Self {
+    fn with_store(store: Arc<dyn EndpointStore>, clock: Arc<SteppingClock>) -> Self {
         let tester = Arc::new(ScriptedTester::default());
         let ids = Arc::new(CountingIds::default());
         let auth = AuthConfig::default();
@@ -153,7 +155,6 @@ impl Harness {
                 platform: PlatformIdentity::new(PLATFORM_PRINCIPAL_ARN, "CostPlatform").unwrap(),
             },
             store,
-            memory,
             tester,
         }
     }
@@ -198,9 +199,19 @@ impl Harness {
     }
 }
 
-/// Builds a DynamoDB client for DynamoDB Local with static test credentials, rejecting any
-/// endpoint but a loopback one so that no test writes to a real account.
-fn local_dynamodb_client() -> aws_sdk_dynamodb::Client {
+/// Returns the client settings for DynamoDB Local. DynamoDB Local on a busy machine can
+/// pause for seconds, so tests allow more time than the deployed functions.
+fn local_client_settings() -> ClientSettings {
+    ClientSettings {
+        attempt_timeout: Duration::from_secs(10),
+        operation_timeout: Duration::from_secs(30),
+        ..ClientSettings::default()
+    }
+}
+
+/// Reads the URL of DynamoDB Local from `AWS_ENDPOINT_URL_DYNAMODB`, rejecting any URL but a
+/// loopback one so that no test writes to a real account.
+fn local_dynamodb_url() -> String {
     let url = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| {
         panic!("AWS_ENDPOINT_URL_DYNAMODB is not set: run scripts/test.sh, or start the stack with scripts/stack.sh start and source .local/stack.env")
     });
@@ -209,12 +220,11 @@ fn local_dynamodb_client() -> aws_sdk_dynamodb::Client {
         loopback.iter().any(|start| url.starts_with(start)),
         "AWS_ENDPOINT_URL_DYNAMODB must be a loopback URL; got {url}"
     );
-    // DynamoDB Local on a busy machine can pause for seconds, so tests allow more time.
-    let settings = ClientSettings {
-        attempt_timeout: Duration::from_secs(10),
-        operation_timeout: Duration::from_secs(30),
-        ..ClientSettings::default()
-    };
+    url
+}
+
+/// Builds a DynamoDB client for `url` with static test credentials.
+fn dynamodb_client(url: String, settings: ClientSettings) -> aws_sdk_dynamodb::Client {
     let builder = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))

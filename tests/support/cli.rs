@@ -37,7 +37,8 @@ impl<'a> Flags<'a> {
 
     /// Returns the value of `flag`, or an error that names it.
     pub fn required(&self, flag: &str) -> Result<&'a str, String> {
-        self.value(flag).ok_or_else(|| format!("{flag} is required"))
+        self.value(flag)
+            .ok_or_else(|| format!("{flag} is required"))
     }
 }
 

@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 use endpoint_core::store::schema;
+use s3_endpoints::api_server::token::default_key_file;
 use s3_endpoints::api_server::{TokenKey, TokenRequest, DEFAULT_TENANT_CLAIM, DEFAULT_TOKEN_TTL};
+use s3_endpoints::cli::Flags;
 use s3_endpoints::walkthrough::{InProcessRevalidation, Settings, Walkthrough};
 use s3_endpoints::{dynamodb_client, stack};
 
@@ -39,11 +41,16 @@ async fn main() -> ExitCode {
 }
 
 async fn create_table(arguments: &[String]) -> Result<(), String> {
-    let options = Options::parse(arguments, &["--table"])?;
-    let table = options.required("--table")?;
+    let options = Flags::parse(arguments, &["--table"]).map_err(with_usage)?;
+    let table = options.required("--table").map_err(with_usage)?;
     let client = dynamodb_client(&stack().platform_config());
 
-    let exists = client.describe_table().table_name(table).send().await.is_ok();
+    let exists = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .is_ok();
     if exists {
         println!("table {table} exists");
         return Ok(());
@@ -56,9 +63,9 @@ async fn create_table(arguments: &[String]) -> Result<(), String> {
 }
 
 async fn run(arguments: &[String]) -> Result<(), String> {
-    let options = Options::parse(arguments, &["--api", "--table", "--tenant"])?;
-    let api_url = options.required("--api")?;
-    let table = options.required("--table")?;
+    let options = Flags::parse(arguments, &["--api", "--table", "--tenant"]).map_err(with_usage)?;
+    let api_url = options.required("--api").map_err(with_usage)?;
+    let table = options.required("--table").map_err(with_usage)?;
     let tenant = options.value("--tenant").unwrap_or("acme");
     if !api_url.starts_with("http://127.0.0.1:") {
         return Err(format!(
@@ -66,8 +73,7 @@ async fn run(arguments: &[String]) -> Result<(), String> {
         ));
     }
 
-    let key = TokenKey::read_from(&s3_endpoints::walkthrough::key_file())
-        .map_err(|error| error.to_string())?;
+    let key = TokenKey::read_from(&default_key_file()).map_err(|error| error.to_string())?;
     let token = key.issue(&TokenRequest {
         tenant,
         subject: "demo-user",
@@ -86,36 +92,6 @@ async fn run(arguments: &[String]) -> Result<(), String> {
         .map_err(|error| error.to_string())
 }
 
-/// Flags of the form `--name value`, each allowed at most once.
-struct Options<'a> {
-    values: Vec<(&'a str, &'a str)>,
-}
-
-impl<'a> Options<'a> {
-    fn parse(arguments: &'a [String], accepted: &[&str]) -> Result<Self, String> {
-        let mut values = Vec::new();
-        let mut remaining = arguments.iter();
-        while let Some(flag) = remaining.next() {
-            if !accepted.contains(&flag.as_str()) {
-                return Err(format!("unknown argument {flag:?}\n{USAGE}"));
-            }
-            let value = remaining
-                .next()
-                .ok_or_else(|| format!("{flag} needs a value"))?;
-            values.push((flag.as_str(), value.as_str()));
-        }
-        Ok(Self { values })
-    }
-
-    fn value(&self, flag: &str) -> Option<&'a str> {
-        self.values
-            .iter()
-            .find(|(name, _)| *name == flag)
-            .map(|(_, value)| *value)
-    }
-
-    fn required(&self, flag: &str) -> Result<&'a str, String> {
-        self.value(flag)
-            .ok_or_else(|| format!("{flag} is required\n{USAGE}"))
-    }
+fn with_usage(message: String) -> String {
+    format!("{message}\n{USAGE}")
 }

@@ -10,6 +10,7 @@ pub mod api_server;
 pub mod cli;
 mod fixtures;
 mod stack;
+pub mod walkthrough;
 
 pub use fixtures::{
     assume_role_as_platform, create_customer_bucket, create_customer_role, platform_trust_policy,

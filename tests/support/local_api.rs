@@ -87,7 +87,8 @@ async fn serve(arguments: &[String]) -> Result<(), String> {
 }
 
 fn token(arguments: &[String]) -> Result<(), String> {
-    let options = Flags::parse(arguments, &["--tenant", "--subject", "--ttl-seconds"]).map_err(with_usage)?;
+    let options =
+        Flags::parse(arguments, &["--tenant", "--subject", "--ttl-seconds"]).map_err(with_usage)?;
     let tenant = options.required("--tenant").map_err(with_usage)?;
     let ttl = match options.value("--ttl-seconds") {
         Some(seconds) => match seconds.parse::<u64>() {

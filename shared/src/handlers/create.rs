@@ -12,7 +12,7 @@ use super::{run_connection_test, tenant_external_id, EndpointView};
 use crate::check::{ConnectionTester, TestReport};
 use crate::clock::{Clock, IdGenerator};
 use crate::config::AuthConfig;
-use crate::domain::{Endpoint, EndpointInput, EndpointSpec, FieldError, TenantId};
+use crate::domain::{Endpoint, EndpointInput, EndpointSpec, FieldError};
 use crate::http::{self, endpoint_not_found, ApiError, Caller, QueryParams, Reply, Route};
 use crate::store::{EndpointStore, IdempotencyClaim, StoreError, StoredResponse};
 use ::http::{header, HeaderValue, Method, StatusCode};
@@ -203,9 +203,7 @@ async fn create_endpoint(
         created_by: caller.subject.clone(),
     };
     http::record_endpoint(&endpoint.id);
-    if let Err(error) = app.store.create_endpoint(&endpoint).await {
-        return Err(conflict_for_caller(app.store.as_ref(), &caller.tenant, error).await);
-    }
+    app.store.create_endpoint(&endpoint).await?;
     tracing::info!(skip_test = create.skip_test, "endpoint created");
 
     let health = match &report {
@@ -213,27 +211,6 @@ async fn create_endpoint(
         None => None,
     };
     created_reply(endpoint, health, report)
-}
-
-/// Maps a failed create to its error. The DynamoDB store claims prefixes per tenant, but
-/// should a store claim them across tenants, an overlap with another tenant's endpoint is
-/// reported without naming that endpoint.
-async fn conflict_for_caller(
-    store: &dyn EndpointStore,
-    tenant: &TenantId,
-    error: StoreError,
-) -> ApiError {
-    let StoreError::PrefixConflict {
-        prefix, existing, ..
-    } = &error
-    else {
-        return error.into();
-    };
-    match store.get_endpoint(tenant, existing).await {
-        Ok(Some(endpoint)) if endpoint.tenant == *tenant => error.into(),
-        Ok(_) => http::foreign_prefix_conflict(prefix),
-        Err(lookup) => lookup.into(),
-    }
 }
 
 /// Stores the passed test as the new endpoint's first health. The endpoint is saved by then,

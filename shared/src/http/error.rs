@@ -89,8 +89,8 @@ pub struct Conflict {
     pub detail: String,
     /// The rejected field of the new endpoint.
     pub error: FieldError,
-    /// The endpoint in the way, `None` when it belongs to another tenant.
-    pub conflicting: Option<ConflictingEndpoint>,
+    /// The caller's endpoint in the way.
+    pub conflicting: ConflictingEndpoint,
 }
 
 /// The saved endpoint that a new endpoint conflicts with.
@@ -215,12 +215,9 @@ impl ApiError {
                 format!("{method} is not allowed here; use {}", join_methods(allow)),
             ),
             Self::Conflict(conflict) => {
-                let problem = Problem::new(status, "conflict", "Conflict", &conflict.detail)
-                    .with_errors(vec![conflict.error.clone()]);
-                match &conflict.conflicting {
-                    Some(endpoint) => problem.with_extension("conflicting_endpoint", endpoint),
-                    None => problem,
-                }
+                Problem::new(status, "conflict", "Conflict", &conflict.detail)
+                    .with_errors(vec![conflict.error.clone()])
+                    .with_extension("conflicting_endpoint", &conflict.conflicting)
             }
             Self::IdempotencyInProgress => Problem::new(
                 status,
@@ -340,11 +337,11 @@ impl From<StoreError> for ApiError {
                     &name,
                     format!("name is already used by endpoint {existing}"),
                 ),
-                conflicting: Some(ConflictingEndpoint {
+                conflicting: ConflictingEndpoint {
                     id: existing,
                     name: Some(name),
                     prefix: None,
-                }),
+                },
             })),
             StoreError::PrefixConflict {
                 prefix,
@@ -364,11 +361,11 @@ impl From<StoreError> for ApiError {
                         existing_prefix.as_str()
                     ),
                 ),
-                conflicting: Some(ConflictingEndpoint {
+                conflicting: ConflictingEndpoint {
                     id: existing,
                     name: None,
                     prefix: Some(existing_prefix),
-                }),
+                },
             })),
             StoreError::NotFound(id) => Self::NotFound(endpoint_not_found(&id)),
             StoreError::InvalidCursor => Self::bad_parameter(
@@ -382,23 +379,6 @@ impl From<StoreError> for ApiError {
             }
         }
     }
-}
-
-/// Builds the 409 for a prefix that overlaps an endpoint of another tenant on the same
-/// bucket, which names neither that endpoint nor its prefix.
-pub fn foreign_prefix_conflict(prefix: &Prefix) -> ApiError {
-    ApiError::Conflict(Box::new(Conflict {
-        detail: format!(
-            "prefix {:?} overlaps a prefix on the same bucket that another platform account has connected; choose a prefix in a separate folder",
-            prefix.as_str()
-        ),
-        error: FieldError::new(
-            "prefix",
-            prefix.as_str(),
-            "prefix overlaps a prefix that another platform account uses on this bucket",
-        ),
-        conflicting: None,
-    }))
 }
 
 /// Formats the detail of a 404 for an endpoint id. It is the same whether the id is unknown,

@@ -11,7 +11,7 @@ mod route;
 pub use auth::{authenticate, Caller, LAMBDA_TENANT_KEY};
 pub use body::{parse_json_body, JsonBody, MAX_BODY_BYTES};
 pub use error::{
-    endpoint_not_found, foreign_prefix_conflict, ApiError, Conflict, ConflictingEndpoint, Problem,
+    endpoint_not_found, ApiError, Conflict, ConflictingEndpoint, Problem,
     IN_PROGRESS_RETRY_AFTER_SECS, PROBLEM_TYPE_PREFIX, UNAVAILABLE_RETRY_AFTER_SECS,
 };
 pub use query::QueryParams;

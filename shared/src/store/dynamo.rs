@@ -14,6 +14,11 @@
 //! | `NAME#<lowercased name>` | `name_claim` | the id of the endpoint that has the name. |
 //! | `IDEMPOTENCY#<SHA-256 of key>` | `idempotency` | request hash, state, stored response and `expires_at` (epoch seconds) for TTL. |
 //!
+//! Revalidation's items are in partition `pk = REVALIDATION` instead: its checkpoint
+//! (`sk = CHECKPOINT`, no `kind`) and the events of health changes that EventBridge has not
+//! accepted yet (`sk = PENDING_EVENT#<created_at>#<id>`, kind `pending_event`, see
+//! `health_events.rs`).
+//!
 //! # Consistency
 //!
 //! A create reads the bucket's claims with a consistent read, checks the new prefix against
@@ -34,6 +39,7 @@ mod client;
 mod endpoints;
 mod errors;
 mod health;
+mod health_events;
 mod items;
 mod keys;
 mod listing;
@@ -41,12 +47,13 @@ mod retry;
 mod tenant;
 
 pub use client::ClientSettings;
+pub use health_events::REVALIDATION_PK;
 pub use listing::MAX_SCAN_LIMIT;
 pub use retry::RetryPolicy;
 
 use super::{
-    EndpointPage, EndpointStore, HealthWrite, IdempotencyClaim, ListQuery, ScanPage, StoreError,
-    StoredResponse,
+    EndpointPage, EndpointStore, HealthSwap, HealthWrite, IdempotencyClaim, ListQuery,
+    PendingEvent, ScanPage, StoreError, StoredResponse,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::domain::{Endpoint, EndpointId, ExternalId, Health, TenantId};
@@ -184,6 +191,25 @@ impl EndpointStore for DynamoStore {
         key: &str,
     ) -> Result<(), StoreError> {
         tenant::release_idempotency_key(self, tenant, key).await
+    }
+
+    async fn swap_health(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        expected: Option<&Health>,
+        health: &Health,
+        event: Option<&PendingEvent>,
+    ) -> Result<HealthSwap, StoreError> {
+        health_events::swap(self, tenant, id, expected, health, event).await
+    }
+
+    async fn pending_events(&self, limit: u32) -> Result<Vec<PendingEvent>, StoreError> {
+        health_events::pending(self, limit).await
+    }
+
+    async fn delete_pending_event(&self, event: &PendingEvent) -> Result<(), StoreError> {
+        health_events::delete(self, event).await
     }
 
     async fn scan_endpoints(

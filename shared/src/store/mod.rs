@@ -79,6 +79,29 @@ pub enum HealthWrite {
     Stale,
 }
 
+/// The result of a compare-and-set health write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HealthSwap {
+    /// The health, and the event if one was given, were stored.
+    Swapped,
+    /// The stored health was not the expected one, so nothing changed; `current` is what is
+    /// stored now.
+    Conflict { current: Option<Health> },
+}
+
+/// An event recorded in the same write as the health change it announces, and kept until
+/// EventBridge accepts it (a transactional outbox).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEvent {
+    /// Unique per health change; also the event's `transition_id`.
+    pub id: String,
+    pub tenant: TenantId,
+    pub endpoint_id: EndpointId,
+    /// The event's `detail`, as JSON text.
+    pub detail: String,
+    pub created_at: OffsetDateTime,
+}
+
 /// A response kept under an `Idempotency-Key`, replayed when the same request comes again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {
@@ -111,7 +134,8 @@ pub struct ScanPage {
 #[async_trait]
 pub trait EndpointStore: Send + Sync {
     /// Stores a new endpoint together with its name claim and its prefix claim on the bucket,
-    /// in one transaction.
+    /// in one transaction. Names and prefixes are claimed per tenant, so a `NameTaken` or
+    /// `PrefixConflict` error names an endpoint of `endpoint.tenant`.
     async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError>;
 
     async fn get_endpoint(
@@ -180,6 +204,26 @@ pub trait EndpointStore: Send + Sync {
     /// Frees `key` after its request failed in a way that a retry may fix.
     async fn release_idempotency_key(&self, tenant: &TenantId, key: &str)
         -> Result<(), StoreError>;
+
+    /// Stores `health` only if the stored health is still `expected`, compared by
+    /// `last_checked_at` (`None`: no health stored yet), and stores `event` in the same
+    /// transaction when given. Returns [`StoreError::NotFound`] when the endpoint is gone.
+    async fn swap_health(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        expected: Option<&Health>,
+        health: &Health,
+        event: Option<&PendingEvent>,
+    ) -> Result<HealthSwap, StoreError>;
+
+    /// Returns up to `limit` events stored by [`EndpointStore::swap_health`] and not yet
+    /// deleted, oldest first.
+    async fn pending_events(&self, limit: u32) -> Result<Vec<PendingEvent>, StoreError>;
+
+    /// Deletes a pending event after EventBridge accepted it. Deleting an event that is
+    /// already gone succeeds.
+    async fn delete_pending_event(&self, event: &PendingEvent) -> Result<(), StoreError>;
 
     /// Returns one page of `segment` (of `total_segments`) of all endpoints of all tenants.
     /// `limit` counts the stored items read, of every kind, before endpoints are picked out,

@@ -106,9 +106,8 @@ impl ApiClient {
         })
         .await
         .map_err(|error| WalkthroughError::new(format!("the request task failed: {error}")))?;
-        let (status, location, text) = sent.map_err(|error| {
-            WalkthroughError::new(format!("{method} {path} failed: {error}"))
-        })?;
+        let (status, location, text) = sent
+            .map_err(|error| WalkthroughError::new(format!("{method} {path} failed: {error}")))?;
 
         let body = parse_body(&text);
         Ok(Exchange {
@@ -140,7 +139,10 @@ fn send_blocking(
             .delete(url)
             .header("authorization", authorization)
             .call()?,
-        _ => agent.get(url).header("authorization", authorization).call()?,
+        _ => agent
+            .get(url)
+            .header("authorization", authorization)
+            .call()?,
     };
     let status = response.status().as_u16();
     let location = response

@@ -111,7 +111,11 @@ impl Customer {
             .map_err(WalkthroughError::aws(format!("creating role {name}")))?;
         let arn = match created.role() {
             Some(role) => role.arn().to_owned(),
-            None => return Err(WalkthroughError::new(format!("CreateRole {name} returned no role"))),
+            None => {
+                return Err(WalkthroughError::new(format!(
+                    "CreateRole {name} returned no role"
+                )))
+            }
         };
 
         let role = CreatedRole {

@@ -125,7 +125,11 @@ pub async fn list_endpoints(
     let read_only_id = text_at(&outcome.read_only, "/endpoint/id")?;
     let read_write_id = text_at(&outcome.read_write, "/endpoint/id")?;
     expect_ids(&outcome.telemetry_endpoints, &[&read_only_id], "telemetry")?;
-    expect_ids(&outcome.data_exporter_endpoints, &[&read_write_id], "data_exporter")
+    expect_ids(
+        &outcome.data_exporter_endpoints,
+        &[&read_write_id],
+        "data_exporter",
+    )
 }
 
 /// Step 4: a role whose trust policy carries another External ID fails the assume_role check.
@@ -151,7 +155,10 @@ pub async fn show_customer_mistake(
         .await?;
     print_note(
         "customer",
-        &format!("created role {} whose trust policy requires sts:ExternalId {WRONG_EXTERNAL_ID}", role.arn),
+        &format!(
+            "created role {} whose trust policy requires sts:ExternalId {WRONG_EXTERNAL_ID}",
+            role.arn
+        ),
     );
 
     let mistaken = RoleForEndpoint {
@@ -346,7 +353,10 @@ async fn create_endpoint(
 async fn list(walk: &Walkthrough<'_>, path: &str) -> Result<Value, WalkthroughError> {
     let answer = walk.api.get(path).await?;
     answer.expect_status(200)?;
-    let endpoints = answer.body["endpoints"].as_array().cloned().unwrap_or_default();
+    let endpoints = answer.body["endpoints"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let names: Vec<String> = endpoints
         .iter()
         .map(|endpoint| {
@@ -371,7 +381,10 @@ async fn run_revalidation(walk: &Walkthrough<'_>) -> Result<Value, WalkthroughEr
         "invokes revalidate-endpoints with an EventBridge scheduled event",
     );
     let report = walk.revalidation.run().await?;
-    print_note("revalidate-endpoints", &format!("report {}", compact(&report)));
+    print_note(
+        "revalidate-endpoints",
+        &format!("report {}", compact(&report)),
+    );
     Ok(report)
 }
 
@@ -421,10 +434,16 @@ fn policies_summary(bundle: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or("?");
     let mut actions: Vec<String> = Vec::new();
-    for statement in bundle["permissions_policy"]["Statement"].as_array().into_iter().flatten() {
+    for statement in bundle["permissions_policy"]["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         match &statement["Action"] {
             Value::String(action) => actions.push(action.clone()),
-            Value::Array(list) => actions.extend(list.iter().filter_map(Value::as_str).map(str::to_owned)),
+            Value::Array(list) => {
+                actions.extend(list.iter().filter_map(Value::as_str).map(str::to_owned))
+            }
             _ => {}
         }
     }

@@ -25,6 +25,7 @@ pub(super) enum ItemKind {
     BucketClaims,
     NameClaim,
     Idempotency,
+    PendingEvent,
 }
 
 impl ItemKind {
@@ -36,6 +37,7 @@ impl ItemKind {
             Self::BucketClaims => "bucket_claims",
             Self::NameClaim => "name_claim",
             Self::Idempotency => "idempotency",
+            Self::PendingEvent => "pending_event",
         }
     }
 }
