@@ -81,7 +81,7 @@ async fn run(arguments: &[String]) -> Result<(), String> {
         ttl: DEFAULT_TOKEN_TTL,
     });
     let settings = Settings::new(api_url, &token, tenant, stack().customer_account_id());
-    let revalidation = InProcessRevalidation::from_stack(table)
+    let revalidation = InProcessRevalidation::from_env(table)
         .await
         .map_err(|error| error.to_string())?;
 

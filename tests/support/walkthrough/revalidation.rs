@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use aws_config::BehaviorVersion;
 use aws_sdk_sqs::types::QueueAttributeName;
 use endpoint_core::config::platform_role_config;
 use endpoint_core::revalidate::{aws_services, handle, RevalidateConfig, Revalidator};
@@ -13,6 +14,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 
 use super::{print_note, Revalidation, WalkthroughError};
+use crate::api_server::functions::check_local_environment;
 use crate::stack::{eventbridge_client, stack};
 use crate::unique_name;
 
@@ -38,22 +40,23 @@ pub struct InProcessRevalidation {
 }
 
 impl InProcessRevalidation {
-    /// Builds the handler for `table` with the platform principal's credentials of the local
-    /// stack and a new, uniquely named event bus. The settings come from the environment, as
-    /// in Lambda, with `TABLE_NAME` and `EVENT_BUS_NAME` set to these two.
-    pub async fn from_stack(table: &str) -> Result<Self, WalkthroughError> {
+    /// Builds the handler for `table` and a new, uniquely named event bus as the function's
+    /// `main` does: settings and credentials from the environment, which must be the local
+    /// stack's, with `TABLE_NAME` and `EVENT_BUS_NAME` set to these two.
+    pub async fn from_env(table: &str) -> Result<Self, WalkthroughError> {
         let bus_name = unique_name("endpoint-health");
         let lookup = |name: &str| match name {
             "TABLE_NAME" => Some(table.to_owned()),
             "EVENT_BUS_NAME" => Some(bus_name.clone()),
-            "PLATFORM_PRINCIPAL_ARN" => Some(stack().platform_principal_arn.clone()),
             _ => std::env::var(name).ok(),
         };
         let config = RevalidateConfig::from_lookup(&lookup).map_err(|error| {
             WalkthroughError::new(format!("revalidate-endpoints cannot start: {error}"))
         })?;
 
-        let sdk_config = stack().platform_config();
+        check_local_environment(&|name| std::env::var(name).ok())
+            .map_err(|error| WalkthroughError::new(error.to_string()))?;
+        let sdk_config = aws_config::load_defaults(BehaviorVersion::latest()).await;
         let platform = platform_role_config(
             &sdk_config,
             &config.platform_principal_arn,

@@ -370,7 +370,7 @@ async fn list(walk: &Walkthrough<'_>, path: &str) -> Result<Value, WalkthroughEr
         .collect();
     print_response(
         &answer,
-        &format!("{} endpoints: {}", endpoints.len(), names.join(", ")),
+        &format!("{}: {}", count(endpoints.len(), "endpoint"), names.join(", ")),
     );
     Ok(answer.body)
 }
@@ -378,7 +378,7 @@ async fn list(walk: &Walkthrough<'_>, path: &str) -> Result<Value, WalkthroughEr
 async fn run_revalidation(walk: &Walkthrough<'_>) -> Result<Value, WalkthroughError> {
     print_note(
         "scheduler",
-        "invokes revalidate-endpoints with an EventBridge scheduled event",
+        "invokes revalidate-endpoints with an EventBridge scheduled event; the function prints its metrics as one CloudWatch embedded-metric line",
     );
     let report = walk.revalidation.run().await?;
     print_note(
@@ -506,6 +506,13 @@ fn health_summary(health: &Value) -> String {
         health["failure"]["error_code"].as_str().unwrap_or("?"),
         health["consecutive_failures"]
     )
+}
+
+fn count(number: usize, noun: &str) -> String {
+    match number {
+        1 => format!("1 {noun}"),
+        _ => format!("{number} {noun}s"),
+    }
 }
 
 fn compact(value: &Value) -> String {
