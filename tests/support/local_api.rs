@@ -133,13 +133,16 @@ fn write_address_file(path: &Path, url: &str) -> Result<(), String> {
         .map_err(|error| format!("writing {} failed: {error}", path.display()))
 }
 
-/// Logs as text on stderr at the level of RUST_LOG, `info` when unset.
+/// Logs as text on stderr at the level of RUST_LOG, `info` when unset, in colour only on a
+/// terminal.
 fn init_logging() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 

@@ -370,7 +370,11 @@ async fn list(walk: &Walkthrough<'_>, path: &str) -> Result<Value, WalkthroughEr
         .collect();
     print_response(
         &answer,
-        &format!("{}: {}", count(endpoints.len(), "endpoint"), names.join(", ")),
+        &format!(
+            "{}: {}",
+            count(endpoints.len(), "endpoint"),
+            names.join(", ")
+        ),
     );
     Ok(answer.body)
 }
