@@ -67,9 +67,7 @@ async fn play_walkthrough() -> Run {
         .await
         .expect("revalidate-endpoints starts");
     let result = Walkthrough::new(settings, &revalidation).run().await;
-    tokio::task::spawn_blocking(move || drop(server))
-        .await
-        .unwrap();
+    drop(server);
 
     match result {
         Ok(outcome) => Run { outcome, tenant },

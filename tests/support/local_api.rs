@@ -81,9 +81,8 @@ async fn serve(arguments: &[String]) -> Result<(), String> {
 
     wait_for_shutdown().await;
     info!("shutting down");
-    tokio::task::spawn_blocking(move || drop(server))
-        .await
-        .map_err(|error| format!("stopping the server failed: {error}"))
+    drop(server);
+    Ok(())
 }
 
 fn token(arguments: &[String]) -> Result<(), String> {

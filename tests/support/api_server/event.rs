@@ -67,9 +67,6 @@ pub enum EventError {
     #[error("the request target is not a valid origin-form URI")]
     InvalidTarget,
 
-    #[error("the header {0:?} has a value that is not valid UTF-8")]
-    InvalidHeader(String),
-
     #[error("the event could not be read as an API Gateway request: {0}")]
     Deserialize(#[from] serde_json::Error),
 }
@@ -82,7 +79,7 @@ pub fn build_event(
 ) -> Result<Value, EventError> {
     check_target(&request.target)?;
     let (raw_path, raw_query) = request.path_and_query();
-    let (headers, cookies) = event_headers(request, facts)?;
+    let (headers, cookies) = event_headers(request, facts);
     let route_key = found.route.route_key();
 
     let mut event = json!({
@@ -143,14 +140,13 @@ type EventHeaders = (Map<String, Value>, Vec<String>);
 
 /// Returns the headers with lower-case names and repeated headers joined by commas, as API
 /// Gateway sends them, and the cookies, which payload format 2.0 moves into `cookies`.
-fn event_headers(request: &HttpRequest, facts: &GatewayFacts) -> Result<EventHeaders, EventError> {
+fn event_headers(request: &HttpRequest, facts: &GatewayFacts) -> EventHeaders {
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     let mut cookies = Vec::new();
     for (name, value) in &request.headers {
         let name = name.to_ascii_lowercase();
-        let value = std::str::from_utf8(value)
-            .map_err(|_| EventError::InvalidHeader(name.clone()))?
-            .to_owned();
+        // Event headers are JSON strings, so bytes that are not UTF-8 become U+FFFD.
+        let value = String::from_utf8_lossy(value).into_owned();
         if name == "cookie" {
             cookies.extend(value.split(';').map(|cookie| cookie.trim().to_owned()));
             continue;
@@ -182,7 +178,7 @@ fn event_headers(request: &HttpRequest, facts: &GatewayFacts) -> Result<EventHea
         .into_iter()
         .map(|(name, value)| (name, Value::String(value)))
         .collect();
-    Ok((headers, cookies))
+    (headers, cookies)
 }
 
 fn request_context(
@@ -373,14 +369,16 @@ mod tests {
     }
 
     #[test]
-    fn build_event_rejects_non_utf8_header() {
+    fn build_event_replaces_non_utf8_header_bytes() {
         let mut request = request(http::Method::GET, "/endpoints", b"");
-        request.headers.push(("X-Bad".to_owned(), b"\xff".to_vec()));
+        request
+            .headers
+            .push(("X-Bad".to_owned(), b"a\xffb".to_vec()));
         let found = find_route(&request.method, "/endpoints").unwrap();
 
-        let result = build_event(&request, &found, &facts());
+        let event = build_event(&request, &found, &facts()).unwrap();
 
-        assert!(matches!(result, Err(EventError::InvalidHeader(name)) if name == "x-bad"));
+        assert_eq!(event["headers"]["x-bad"], "a\u{fffd}b");
     }
 
     #[test]

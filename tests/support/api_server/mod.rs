@@ -12,7 +12,7 @@ pub mod token;
 
 pub use gateway::{Functions, HttpResponse};
 pub use routes::{find_route, Function, Route, ROUTES};
-pub use server::{LocalServer, StartError, MAX_REQUEST_BYTES};
+pub use server::{LocalServer, StartError, MAX_HEAD_BYTES, MAX_REQUEST_BYTES};
 pub use token::{
     TokenKey, TokenRequest, AUDIENCE, DEFAULT_TENANT_CLAIM, DEFAULT_TOKEN_TTL, ISSUER,
 };

@@ -1,13 +1,17 @@
-//! The HTTP listener of the local API server: it accepts connections on one thread and answers
-//! each request in a task of the tokio runtime.
+//! The HTTP/1.1 listener of the local API server: one tokio task per connection, requests
+//! parsed with httparse, persistent connections, `Expect: 100-continue`, and the size limits
+//! of API Gateway.
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::time::Duration;
 
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
-use tracing::{error, info, warn};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
 
 use super::event::HttpRequest;
 use super::gateway::{gateway_error, Functions, Gateway, HttpResponse};
@@ -16,11 +20,19 @@ use super::token::TokenKey;
 /// The largest request body accepted: the payload limit of API Gateway HTTP APIs, 10 MB.
 pub const MAX_REQUEST_BYTES: usize = 10 * 1000 * 1000;
 
-/// A running local API server. Dropping it stops the listener.
+/// The largest request line and headers accepted together, in bytes.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// The most header fields accepted in one request.
+const MAX_HEADERS: usize = 100;
+
+/// How long an idle persistent connection stays open.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running local API server. Dropping it stops accepting connections.
 pub struct LocalServer {
-    server: Arc<tiny_http::Server>,
     address: SocketAddr,
-    listener: Option<JoinHandle<()>>,
+    acceptor: JoinHandle<()>,
 }
 
 /// Failures to start the server.
@@ -29,16 +41,16 @@ pub enum StartError {
     #[error("only loopback addresses may be served, not {0}")]
     NotLoopback(SocketAddr),
 
-    #[error("listening on {address} failed: {message}")]
+    #[error("listening on {address} failed: {source}")]
     Bind {
         address: SocketAddr,
-        message: String,
+        source: std::io::Error,
     },
 }
 
 impl LocalServer {
     /// Listens on `address`, which must be a loopback address (port 0 picks a free port), and
-    /// serves `functions` behind a JWT check with `key`, running handlers on `runtime`.
+    /// serves `functions` behind a JWT check with `key`, running every task on `runtime`.
     pub fn start(
         address: SocketAddr,
         key: TokenKey,
@@ -48,35 +60,19 @@ impl LocalServer {
         if !address.ip().is_loopback() {
             return Err(StartError::NotLoopback(address));
         }
-        let server = tiny_http::Server::http(address).map_err(|error| StartError::Bind {
-            address,
-            message: error.to_string(),
-        })?;
-        let address = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| StartError::Bind {
-                address,
-                message: "the listener has no IP address".to_owned(),
-            })?;
+        let bind_error = |source| StartError::Bind { address, source };
+        let listener = std::net::TcpListener::bind(address).map_err(bind_error)?;
+        listener.set_nonblocking(true).map_err(bind_error)?;
+        let address = listener.local_addr().map_err(bind_error)?;
+        let listener = {
+            let _entered = runtime.enter();
+            TcpListener::from_std(listener).map_err(bind_error)?
+        };
 
-        let server = Arc::new(server);
         let gateway = Arc::new(Gateway::new(key, functions, address));
-        let accepting = Arc::clone(&server);
-        let listener = std::thread::Builder::new()
-            .name("local-api-listener".to_owned())
-            .spawn(move || accept_requests(&accepting, &gateway, &runtime))
-            .map_err(|error| StartError::Bind {
-                address,
-                message: format!("starting the listener thread failed: {error}"),
-            })?;
+        let acceptor = runtime.spawn(accept_connections(listener, gateway));
         info!(%address, "local API server listening");
-
-        Ok(Self {
-            server,
-            address,
-            listener: Some(listener),
-        })
+        Ok(Self { address, acceptor })
     }
 
     /// The address the server listens on.
@@ -88,128 +84,376 @@ impl LocalServer {
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
     }
-
-    /// Blocks until the listener stops, which happens only when the server is dropped.
-    pub fn wait(mut self) {
-        if let Some(listener) = self.listener.take() {
-            let _ = listener.join();
-        }
-    }
 }
 
 impl Drop for LocalServer {
     fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(listener) = self.listener.take() {
-            let _ = listener.join();
-        }
+        self.acceptor.abort();
         info!(address = %self.address, "local API server stopped");
     }
 }
 
-fn accept_requests(server: &tiny_http::Server, gateway: &Arc<Gateway>, runtime: &Handle) {
-    for request in server.incoming_requests() {
-        let gateway = Arc::clone(gateway);
-        runtime.spawn(answer(gateway, request));
+async fn accept_connections(listener: TcpListener, gateway: Arc<Gateway>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, client)) => {
+                tokio::spawn(serve_connection(stream, client, Arc::clone(&gateway)));
+            }
+            Err(error) => {
+                warn!(%error, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     }
 }
 
-/// Reads the request, lets the gateway answer it and writes the response. Socket reads and
-/// writes block, so they run on tokio's blocking pool.
-async fn answer(gateway: Arc<Gateway>, request: tiny_http::Request) {
-    let read = tokio::task::spawn_blocking(move || {
-        let mut request = request;
-        let received = read_request(&mut request);
-        (request, received)
-    })
-    .await;
-    let Ok((request, received)) = read else {
-        error!("reading a request panicked");
-        return;
-    };
+/// A request head that could not be read, and the response it gets before the connection
+/// closes.
+#[derive(Debug)]
+enum HeadError {
+    /// The peer closed the connection, or went idle, between requests.
+    Closed,
+    Io(std::io::Error),
+    Rejected(u16, &'static str),
+}
 
-    let response = match received {
-        Ok(received) => gateway.handle(received).await,
-        Err(ReadError::TooLarge) => {
-            warn!(limit = MAX_REQUEST_BYTES, "request body too large");
-            gateway_error(413, "Request Entity Too Large", "-")
-        }
-        Err(ReadError::Method) => gateway_error(404, "Not Found", "-"),
-        Err(ReadError::Io(error)) => {
-            warn!(%error, "reading the request failed");
+/// How the request body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Length(usize),
+    Chunked,
+}
+
+/// The parts of a request head the server acts on.
+struct Head {
+    request: HttpRequest,
+    framing: Framing,
+    expects_continue: bool,
+    keep_alive: bool,
+}
+
+async fn serve_connection(stream: TcpStream, client: SocketAddr, gateway: Arc<Gateway>) {
+    let (reader, mut writer) = stream.into_split();
+    let mut reader = BufReader::new(reader);
+    loop {
+        let head = match tokio::time::timeout(IDLE_TIMEOUT, read_head(&mut reader, client)).await {
+            Ok(Ok(head)) => head,
+            Ok(Err(HeadError::Rejected(status, message))) => {
+                warn!(
+                    status,
+                    reason = message,
+                    "rejected a request that cannot be read"
+                );
+                let response = gateway_error(status, message, "-");
+                let _ = write_response(&mut writer, &response, false).await;
+                return;
+            }
+            Ok(Err(HeadError::Io(error))) => {
+                warn!(%error, "reading a request failed");
+                return;
+            }
+            Ok(Err(HeadError::Closed)) | Err(_) => return,
+        };
+
+        let keep_alive = head.keep_alive;
+        let response = match read_body(&mut reader, &mut writer, head).await {
+            Ok(request) => gateway.handle(request).await,
+            Err(HeadError::Rejected(status, message)) => {
+                warn!(
+                    status,
+                    reason = message,
+                    "rejected a request body that cannot be read"
+                );
+                let response = gateway_error(status, message, "-");
+                let _ = write_response(&mut writer, &response, false).await;
+                return;
+            }
+            Err(HeadError::Io(error)) => {
+                warn!(%error, "reading a request body failed");
+                return;
+            }
+            Err(HeadError::Closed) => return,
+        };
+        if let Err(error) = write_response(&mut writer, &response, keep_alive).await {
+            warn!(%error, "writing a response failed");
             return;
         }
+        if !keep_alive {
+            return;
+        }
+    }
+}
+
+/// Reads the request line and headers, up to the empty line that ends them.
+async fn read_head(
+    reader: &mut BufReader<OwnedReadHalf>,
+    client: SocketAddr,
+) -> Result<Head, HeadError> {
+    let mut buffer = Vec::new();
+    loop {
+        let before = buffer.len();
+        let limit = (MAX_HEAD_BYTES + 1 - before) as u64;
+        let read = (&mut *reader)
+            .take(limit)
+            .read_until(b'\n', &mut buffer)
+            .await
+            .map_err(HeadError::Io)?;
+        if read == 0 {
+            return Err(if before == 0 {
+                HeadError::Closed
+            } else {
+                HeadError::Rejected(400, "Bad Request")
+            });
+        }
+        if buffer.len() > MAX_HEAD_BYTES {
+            return Err(HeadError::Rejected(431, "Request Header Fields Too Large"));
+        }
+        // Empty lines before a request line are allowed (RFC 9112, section 2.2).
+        if before == 0 && (buffer == b"\r\n" || buffer == b"\n") {
+            buffer.clear();
+            continue;
+        }
+        if buffer.ends_with(b"\r\n\r\n") || buffer.ends_with(b"\n\n") {
+            return parse_head(&buffer, client);
+        }
+    }
+}
+
+fn parse_head(buffer: &[u8], client: SocketAddr) -> Result<Head, HeadError> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut fields);
+    match parsed.parse(buffer) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(HeadError::Rejected(431, "Request Header Fields Too Large"))
+        }
+        _ => return Err(HeadError::Rejected(400, "Bad Request")),
+    }
+
+    let method = parsed
+        .method
+        .and_then(|method| http::Method::from_bytes(method.as_bytes()).ok())
+        .ok_or(HeadError::Rejected(400, "Bad Request"))?;
+    let target = parsed.path.unwrap_or_default().to_owned();
+    let headers: Vec<(String, Vec<u8>)> = parsed
+        .headers
+        .iter()
+        .map(|field| (field.name.to_owned(), field.value.to_vec()))
+        .collect();
+    let request = HttpRequest {
+        method,
+        target,
+        headers,
+        body: Vec::new(),
+        client,
     };
 
-    let written = tokio::task::spawn_blocking(move || request.respond(tiny_response(response)));
-    match written.await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => warn!(%error, "writing the response failed"),
-        Err(_) => error!("writing a response panicked"),
-    }
-}
+    let framing = body_framing(&request)?;
 
-enum ReadError {
-    TooLarge,
-    /// A method name that `http::Method` rejects; no route can have it.
-    Method,
-    Io(std::io::Error),
-}
-
-fn read_request(request: &mut tiny_http::Request) -> Result<HttpRequest, ReadError> {
-    let method = http::Method::from_bytes(request.method().as_str().as_bytes())
-        .map_err(|_| ReadError::Method)?;
-    if request.body_length().unwrap_or(0) > MAX_REQUEST_BYTES {
-        return Err(ReadError::TooLarge);
-    }
-
-    let mut body = Vec::new();
-    let limit = MAX_REQUEST_BYTES as u64 + 1;
-    request
-        .as_reader()
-        .take(limit)
-        .read_to_end(&mut body)
-        .map_err(ReadError::Io)?;
-    if body.len() > MAX_REQUEST_BYTES {
-        return Err(ReadError::TooLarge);
-    }
-
-    let headers = request
-        .headers()
-        .iter()
-        .map(|header| {
-            let name = header.field.as_str().as_str().to_owned();
-            (name, header.value.as_str().as_bytes().to_vec())
-        })
-        .collect();
-    let client = request
-        .remote_addr()
-        .copied()
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-    Ok(HttpRequest {
-        method,
-        target: request.url().to_owned(),
-        headers,
-        body,
-        client,
+    let expects_continue = request
+        .header("expect")
+        .is_some_and(|value| value.eq_ignore_ascii_case(b"100-continue"));
+    let keep_alive = keeps_alive(parsed.version, request.header("connection"));
+    Ok(Head {
+        request,
+        framing,
+        expects_continue,
+        keep_alive,
     })
 }
 
-fn tiny_response(response: HttpResponse) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
-    let mut converted =
-        tiny_http::Response::from_data(response.body).with_status_code(response.status);
-    for (name, value) in &response.headers {
-        // tiny_http writes Content-Length itself, from the body.
-        if name.eq_ignore_ascii_case("content-length") {
-            continue;
-        }
-        match tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            Ok(header) => converted.add_header(header),
-            Err(()) => warn!(
-                header = name.as_str(),
-                "dropped a response header that is not ASCII"
-            ),
+/// Reads the framing from `Transfer-Encoding` and `Content-Length`. A message with both is
+/// rejected, as RFC 9112 (section 6.1) allows, because the two can disagree.
+fn body_framing(request: &HttpRequest) -> Result<Framing, HeadError> {
+    let bad_request = HeadError::Rejected(400, "Bad Request");
+    match (
+        request.header("transfer-encoding"),
+        request.header("content-length"),
+    ) {
+        (Some(_), Some(_)) => Err(bad_request),
+        (Some(coding), None) if coding.eq_ignore_ascii_case(b"chunked") => Ok(Framing::Chunked),
+        (Some(_), None) => Err(HeadError::Rejected(501, "Not Implemented")),
+        (None, None) => Ok(Framing::Length(0)),
+        (None, Some(value)) => {
+            let length = std::str::from_utf8(value)
+                .ok()
+                .and_then(|text| text.trim().parse::<usize>().ok())
+                .ok_or(bad_request)?;
+            if length > MAX_REQUEST_BYTES {
+                return Err(HeadError::Rejected(413, "Request Entity Too Large"));
+            }
+            Ok(Framing::Length(length))
         }
     }
-    converted
+}
+
+/// HTTP/1.1 connections persist unless the client sends `Connection: close`, and HTTP/1.0
+/// connections close unless it sends `Connection: keep-alive`.
+fn keeps_alive(version: Option<u8>, connection: Option<&[u8]>) -> bool {
+    let has_token = |token: &str| {
+        connection.is_some_and(|value| {
+            String::from_utf8_lossy(value)
+                .split(',')
+                .any(|part| part.trim().eq_ignore_ascii_case(token))
+        })
+    };
+    match version {
+        Some(1) => !has_token("close"),
+        _ => has_token("keep-alive"),
+    }
+}
+
+/// Reads the body that `head` announces. A chunked body over [`MAX_REQUEST_BYTES`] gets 413.
+async fn read_body(
+    reader: &mut BufReader<OwnedReadHalf>,
+    writer: &mut OwnedWriteHalf,
+    head: Head,
+) -> Result<HttpRequest, HeadError> {
+    let mut request = head.request;
+    if head.framing == Framing::Length(0) {
+        return Ok(request);
+    }
+    if head.expects_continue {
+        writer
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await
+            .map_err(HeadError::Io)?;
+    }
+    request.body = match head.framing {
+        Framing::Length(length) => {
+            let mut body = vec![0u8; length];
+            reader.read_exact(&mut body).await.map_err(HeadError::Io)?;
+            body
+        }
+        Framing::Chunked => read_chunked(reader).await?,
+    };
+    Ok(request)
+}
+
+/// Reads a chunked body (RFC 9112, section 7.1), ignoring chunk extensions and trailers.
+async fn read_chunked(reader: &mut BufReader<OwnedReadHalf>) -> Result<Vec<u8>, HeadError> {
+    let bad_request = || HeadError::Rejected(400, "Bad Request");
+    let mut body = Vec::new();
+    loop {
+        let line = read_line(reader).await?;
+        let size_text = line.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16).map_err(|_| bad_request())?;
+        if size == 0 {
+            while !read_line(reader).await?.is_empty() {}
+            return Ok(body);
+        }
+        if body.len() + size > MAX_REQUEST_BYTES {
+            return Err(HeadError::Rejected(413, "Request Entity Too Large"));
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader
+            .read_exact(&mut body[start..])
+            .await
+            .map_err(HeadError::Io)?;
+        if !read_line(reader).await?.is_empty() {
+            return Err(bad_request());
+        }
+    }
+}
+
+/// Reads one line of at most [`MAX_HEAD_BYTES`] without its line ending.
+async fn read_line(reader: &mut BufReader<OwnedReadHalf>) -> Result<String, HeadError> {
+    let mut line = Vec::new();
+    (&mut *reader)
+        .take(MAX_HEAD_BYTES as u64)
+        .read_until(b'\n', &mut line)
+        .await
+        .map_err(HeadError::Io)?;
+    if !line.ends_with(b"\n") {
+        return Err(HeadError::Rejected(400, "Bad Request"));
+    }
+    let text = String::from_utf8_lossy(&line);
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn write_response(
+    writer: &mut OwnedWriteHalf,
+    response: &HttpResponse,
+    keep_alive: bool,
+) -> std::io::Result<()> {
+    let reason = http::StatusCode::from_u16(response.status)
+        .ok()
+        .and_then(|status| status.canonical_reason())
+        .unwrap_or("");
+    let mut head = format!("HTTP/1.1 {} {reason}\r\n", response.status);
+    for (name, value) in &response.headers {
+        // The server writes the framing headers itself.
+        let framing = ["content-length", "connection", "transfer-encoding"]
+            .iter()
+            .any(|framing| name.eq_ignore_ascii_case(framing));
+        if !framing {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    head.push_str(&format!("content-length: {}\r\n", response.body.len()));
+    if !keep_alive {
+        head.push_str("connection: close\r\n");
+    }
+    head.push_str("\r\n");
+
+    writer.write_all(head.as_bytes()).await?;
+    writer.write_all(&response.body).await?;
+    writer.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> SocketAddr {
+        "127.0.0.1:40000".parse().unwrap()
+    }
+
+    #[test]
+    fn parse_head_reads_request() {
+        let head = parse_head(
+            b"POST /endpoints?a=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nX-Name: caf\xc3\xa9\r\n\r\n",
+            client(),
+        )
+        .unwrap();
+
+        assert_eq!(head.request.method, http::Method::POST);
+        assert_eq!(head.request.target, "/endpoints?a=1");
+        assert_eq!(head.framing, Framing::Length(2));
+        assert!(head.keep_alive);
+        assert_eq!(head.request.header("x-name"), Some("café".as_bytes()));
+    }
+
+    #[test]
+    fn parse_head_rejects_bad_framing() {
+        let cases: [(&[u8], u16); 4] = [
+            (b"GET /endpoints HTTP/1.1\r\nContent-Length: x\r\n\r\n", 400),
+            (
+                b"GET /endpoints HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+                501,
+            ),
+            (
+                b"POST /endpoints HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n",
+                413,
+            ),
+            (b"NOT A REQUEST\r\n\r\n", 400),
+        ];
+        for (head, status) in cases {
+            let result = parse_head(head, client());
+            assert!(
+                matches!(result, Err(HeadError::Rejected(rejected, _)) if rejected == status),
+                "{}: expected {status}",
+                String::from_utf8_lossy(head)
+            );
+        }
+    }
+
+    #[test]
+    fn keeps_alive_follows_version_and_header() {
+        assert!(keeps_alive(Some(1), None));
+        assert!(!keeps_alive(Some(1), Some(b"close")));
+        assert!(!keeps_alive(Some(0), None));
+        assert!(keeps_alive(Some(0), Some(b"Keep-Alive")));
+    }
 }
