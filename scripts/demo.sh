@@ -4,10 +4,11 @@
 # Usage: scripts/demo.sh [--exit]
 #        scripts/demo.sh stop
 #
-# Installs what is missing (scripts/stack.sh install), builds the binaries, starts a fresh
-# local AWS stack (DynamoDB Local and moto on 127.0.0.1), creates the endpoints table from the
-# definition that template.yaml deploys, starts the local API server (target/debug/local-api)
-# and runs the walkthrough (target/debug/demo run), which prints every request and response.
+# Installs what is missing (scripts/stack.sh install), builds the binaries and starts a fresh
+# local AWS stack (DynamoDB Local and moto on 127.0.0.1). Then it creates the endpoints table
+# from the definition that template.yaml deploys, starts the local API server
+# (target/debug/local-api) and runs the walkthrough (target/debug/demo run), which prints
+# every request and response.
 # Afterwards the API keeps serving on 127.0.0.1 and the script prints how to call it with
 # curl. With --exit, or when the walkthrough fails, it stops everything it started instead.
 # `stop` (or scripts/demo-stop.sh) stops the server and the stack by their recorded PIDs.

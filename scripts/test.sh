@@ -68,7 +68,12 @@ check_policy_lint() {
     bash "$ROOT/scripts/lint-policies.sh"
 }
 
-CHECKS=(check_format check_clippy check_cargo_test check_moto_ext check_template check_policy_lint)
+check_api_fuzz() {
+    bash "$ROOT/scripts/fuzz-api.sh"
+}
+
+CHECKS=(check_format check_clippy check_cargo_test check_moto_ext check_template check_policy_lint
+    check_api_fuzz)
 
 # --- runner --------------------------------------------------------------------------------
 

@@ -123,7 +123,7 @@ fn function_timeouts_equal_template() {
     }
 }
 
-/// Handlers that answer with what they received, so that tests can read the event, and that
+/// Handlers that return what they received as JSON, so that tests can read the event, and that
 /// fail or panic on request.
 struct EchoFunctions;
 
@@ -276,7 +276,7 @@ fn server_rejects_token_of_other_key() {
 }
 
 #[test]
-fn server_answers_unknown_route_404() {
+fn server_returns_404_for_unknown_route() {
     let server = TestServer::start();
     let token = format!("Bearer {}", server.token("acme"));
 
@@ -336,7 +336,7 @@ fn server_routes_each_template_route() {
 }
 
 #[test]
-fn server_answers_function_failures_500() {
+fn server_returns_500_for_function_failure() {
     let server = TestServer::start();
     let token = format!("Bearer {}", server.token("acme"));
 
@@ -351,7 +351,10 @@ fn server_answers_function_failures_500() {
     }
 
     let (status, _) = server.get("/endpoints", &[("authorization", &token)]);
-    assert_eq!(status, 200, "the server answers after a handler panicked");
+    assert_eq!(
+        status, 200,
+        "the server still serves requests after a handler panicked"
+    );
 }
 
 /// Sends `request` as raw bytes and returns the response's status line.
@@ -392,7 +395,7 @@ fn server_reads_chunked_body() {
 }
 
 #[test]
-fn server_answers_non_ascii_header() {
+fn server_accepts_non_ascii_header() {
     let server = TestServer::start();
     let token = server.token("acme");
     let request = format!(
@@ -406,7 +409,7 @@ fn server_answers_non_ascii_header() {
 }
 
 #[test]
-fn server_answers_concurrent_requests() {
+fn server_serves_concurrent_requests() {
     let server = Arc::new(TestServer::start());
     let token = format!("Bearer {}", server.token("acme"));
     let started = std::time::Instant::now();

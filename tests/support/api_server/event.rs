@@ -61,7 +61,7 @@ pub struct GatewayFacts {
 }
 
 /// Why a request could not become an event. API Gateway rejects such requests before any
-/// function runs, so the local server answers 400.
+/// function runs, so the local server returns 400.
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
     #[error("the request target is not a valid origin-form URI")]

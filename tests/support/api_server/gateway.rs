@@ -59,7 +59,7 @@ impl Gateway {
         }
     }
 
-    /// Answers one request and logs its method, path, status and latency. Headers and bodies
+    /// Handles one request and logs its method, path, status and latency. Headers and bodies
     /// are never logged, because they carry tokens.
     pub async fn handle(&self, request: HttpRequest) -> HttpResponse {
         let request_id = ulid::Ulid::generate().to_string();

@@ -1,7 +1,7 @@
-//! A development-only stand-in for the deployed HTTP API: it serves every route of
-//! `template.yaml` on 127.0.0.1, checks a locally signed JWT like the API's JWT authorizer,
-//! converts each request into the API Gateway HTTP API event that the route's function would
-//! receive, and calls the real handler with it. It is never deployed.
+//! A development-only stand-in for the deployed HTTP API, never deployed itself. It serves
+//! every route of `template.yaml` on 127.0.0.1 and checks a locally signed JWT like the API's
+//! JWT authorizer. Then it converts each request into the API Gateway HTTP API event that the
+//! route's function would receive, and calls the real handler with it.
 
 pub mod event;
 pub mod functions;

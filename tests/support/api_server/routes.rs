@@ -82,7 +82,7 @@ pub struct RouteMatch {
 }
 
 /// Selects the route for `method` and the raw request path, or `None`, for which API Gateway
-/// answers 404 whether or not the path exists with another method.
+/// returns 404 whether or not the path exists with another method.
 ///
 /// When several routes match, API Gateway picks the most specific one, so a route with more
 /// literal segments wins: `POST /endpoints/test` over a parameter in that position.

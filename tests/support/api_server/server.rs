@@ -23,7 +23,7 @@ pub const MAX_REQUEST_BYTES: usize = 10 * 1000 * 1000;
 /// The largest request line and headers accepted together, in bytes.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-/// The most header fields accepted in one request.
+/// Maximum number of header fields in one request.
 const MAX_HEADERS: usize = 100;
 
 /// How long an idle persistent connection stays open.
@@ -75,12 +75,12 @@ impl LocalServer {
         Ok(Self { address, acceptor })
     }
 
-    /// The address the server listens on.
+    /// Returns the address the server listens on.
     pub fn address(&self) -> SocketAddr {
         self.address
     }
 
-    /// The base URL of the API, such as `http://127.0.0.1:3000`.
+    /// Returns the base URL of the API, such as `http://127.0.0.1:3000`.
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
     }

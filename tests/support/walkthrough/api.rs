@@ -11,7 +11,8 @@ use super::WalkthroughError;
 /// 20 seconds.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Longest request body printed; longer ones are cut with an ellipsis.
+/// Maximum length of a printed request body, in characters. Longer bodies are cut with an
+/// ellipsis.
 const MAX_PRINTED_BODY: usize = 400;
 
 /// One request to the API and its response.

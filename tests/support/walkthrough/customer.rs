@@ -183,7 +183,7 @@ pub fn without_action(policy: &Value, action: &str) -> Value {
         for statement in statements.iter_mut() {
             remove_action(statement, action);
         }
-        statements.retain(|statement| has_action(statement));
+        statements.retain(has_action);
     }
     changed
 }

@@ -32,12 +32,12 @@ pub async fn connect_bucket(
         "Get the External ID, render the policies for a read_only endpoint on billing/ and create the role",
     );
 
-    let answer = walk.api.get("/external-id").await?;
-    answer.expect_status(200)?;
-    outcome.external_id = answer.text("/external_id")?;
-    outcome.platform_principal_arn = answer.text("/platform_principal_arn")?;
+    let exchange = walk.api.get("/external-id").await?;
+    exchange.expect_status(200)?;
+    outcome.external_id = exchange.text("/external_id")?;
+    outcome.platform_principal_arn = exchange.text("/platform_principal_arn")?;
     print_response(
-        &answer,
+        &exchange,
         &format!(
             "External ID {}, platform principal {}",
             outcome.external_id, outcome.platform_principal_arn
@@ -102,12 +102,12 @@ pub async fn save_endpoints(
     };
     let mut body = connection_body(walk, &bucket, &overlapping);
     body["name"] = json!(OVERLAPPING_NAME);
-    let answer = walk.api.post("/endpoints", &body).await?;
-    answer.expect_status(409)?;
+    let exchange = walk.api.post("/endpoints", &body).await?;
+    exchange.expect_status(409)?;
     let first_id = text_at(&outcome.read_only, "/endpoint/id")?;
-    expect_text(&answer, "/conflicting_endpoint/id", &first_id)?;
-    print_response(&answer, &conflict_summary(&answer.body));
-    outcome.conflict = answer.body;
+    expect_text(&exchange, "/conflicting_endpoint/id", &first_id)?;
+    print_response(&exchange, &conflict_summary(&exchange.body));
+    outcome.conflict = exchange.body;
     Ok(read_write)
 }
 
@@ -213,12 +213,12 @@ pub async fn revalidate(
     outcome.second_revalidation = run_revalidation(walk).await?;
 
     let path = format!("/endpoints/{}", read_write.endpoint_id);
-    let answer = walk.api.get(&path).await?;
-    answer.expect_status(200)?;
-    expect_text(&answer, "/health/state", "failing")?;
-    expect_text(&answer, "/health/failure/check", "write")?;
-    print_response(&answer, &health_summary(&answer.body["health"]));
-    outcome.read_write_after_revalidation = answer.body;
+    let exchange = walk.api.get(&path).await?;
+    exchange.expect_status(200)?;
+    expect_text(&exchange, "/health/state", "failing")?;
+    expect_text(&exchange, "/health/failure/check", "write")?;
+    print_response(&exchange, &health_summary(&exchange.body["health"]));
+    outcome.read_write_after_revalidation = exchange.body;
 
     outcome.health_events = walk.revalidation.health_events().await?;
     for event in &outcome.health_events {
@@ -249,10 +249,10 @@ pub async fn delete_endpoint(
         "Delete the read_only endpoint; billing/2026/ is free again",
     );
     let id = text_at(&outcome.read_only, "/endpoint/id")?;
-    let answer = walk.api.delete(&format!("/endpoints/{id}")).await?;
-    answer.expect_status(204)?;
-    print_response(&answer, &format!("endpoint {id} deleted"));
-    outcome.deleted_status = answer.status;
+    let exchange = walk.api.delete(&format!("/endpoints/{id}")).await?;
+    exchange.expect_status(204)?;
+    print_response(&exchange, &format!("endpoint {id} deleted"));
+    outcome.deleted_status = exchange.status;
 
     let overlapping = RoleForEndpoint {
         prefix: "billing/2026/",
@@ -275,10 +275,10 @@ async fn render_policies(
         "prefix": prefix,
         "region": walk.settings.region,
     });
-    let answer = walk.api.post("/policies", &body).await?;
-    answer.expect_status(200)?;
-    print_response(&answer, &policies_summary(&answer.body));
-    Ok(answer.body)
+    let exchange = walk.api.post("/policies", &body).await?;
+    exchange.expect_status(200)?;
+    print_response(&exchange, &policies_summary(&exchange.body));
+    Ok(exchange.body)
 }
 
 /// Creates the rendered role in the customer account: its name, trust policy, policy name
@@ -323,17 +323,17 @@ async fn test_connection(
     connection: &Value,
     expected: &str,
 ) -> Result<Value, WalkthroughError> {
-    let answer = walk.api.post("/endpoints/test", connection).await?;
-    answer.expect_status(200)?;
-    expect_text(&answer, "/report/outcome", expected)?;
-    print_response(&answer, &report_summary(&answer.body["report"]));
-    if let Some(failed) = answer.body["report"]["checks"]
+    let exchange = walk.api.post("/endpoints/test", connection).await?;
+    exchange.expect_status(200)?;
+    expect_text(&exchange, "/report/outcome", expected)?;
+    print_response(&exchange, &report_summary(&exchange.body["report"]));
+    if let Some(failed) = exchange.body["report"]["checks"]
         .as_array()
         .and_then(|checks| checks.iter().find(|check| check["status"] == "failed"))
     {
         println!("    hint: {}", failed["hint"].as_str().unwrap_or("(none)"));
     }
-    Ok(answer.body["report"].clone())
+    Ok(exchange.body["report"].clone())
 }
 
 async fn create_endpoint(
@@ -343,17 +343,17 @@ async fn create_endpoint(
 ) -> Result<Value, WalkthroughError> {
     let mut body = connection.clone();
     body["name"] = json!(name);
-    let answer = walk.api.post("/endpoints", &body).await?;
-    answer.expect_status(201)?;
-    expect_text(&answer, "/test/outcome", "passed")?;
-    print_response(&answer, &endpoint_summary(&answer.body["endpoint"]));
-    Ok(answer.body)
+    let exchange = walk.api.post("/endpoints", &body).await?;
+    exchange.expect_status(201)?;
+    expect_text(&exchange, "/test/outcome", "passed")?;
+    print_response(&exchange, &endpoint_summary(&exchange.body["endpoint"]));
+    Ok(exchange.body)
 }
 
 async fn list(walk: &Walkthrough<'_>, path: &str) -> Result<Value, WalkthroughError> {
-    let answer = walk.api.get(path).await?;
-    answer.expect_status(200)?;
-    let endpoints = answer.body["endpoints"]
+    let exchange = walk.api.get(path).await?;
+    exchange.expect_status(200)?;
+    let endpoints = exchange.body["endpoints"]
         .as_array()
         .cloned()
         .unwrap_or_default();
@@ -369,14 +369,14 @@ async fn list(walk: &Walkthrough<'_>, path: &str) -> Result<Value, WalkthroughEr
         })
         .collect();
     print_response(
-        &answer,
+        &exchange,
         &format!(
             "{}: {}",
             count(endpoints.len(), "endpoint"),
             names.join(", ")
         ),
     );
-    Ok(answer.body)
+    Ok(exchange.body)
 }
 
 async fn run_revalidation(walk: &Walkthrough<'_>) -> Result<Value, WalkthroughError> {
@@ -405,14 +405,14 @@ fn expect_ids(list: &Value, expected: &[&str], filter: &str) -> Result<(), Walkt
     )))
 }
 
-fn expect_text(answer: &Exchange, pointer: &str, expected: &str) -> Result<(), WalkthroughError> {
-    let actual = answer.text(pointer)?;
+fn expect_text(exchange: &Exchange, pointer: &str, expected: &str) -> Result<(), WalkthroughError> {
+    let actual = exchange.text(pointer)?;
     if actual == expected {
         return Ok(());
     }
     Err(WalkthroughError::new(format!(
         "{} {} returned {actual:?} at {pointer}, expected {expected:?}: {}",
-        answer.method, answer.path, answer.body
+        exchange.method, exchange.path, exchange.body
     )))
 }
 
