@@ -68,6 +68,10 @@ check_policy_lint() {
     bash "$ROOT/scripts/lint-policies.sh"
 }
 
+check_api_fuzz() {
+    bash "$ROOT/scripts/fuzz-api.sh"
+}
+
 check_sam_build() {
     # The functions reach AWS only through a closed 127.0.0.1 port here, so the HTTP functions
     # answer 503 and revalidate-endpoints reports a function error: either proves that the
@@ -76,7 +80,7 @@ check_sam_build() {
 }
 
 CHECKS=(check_format check_clippy check_cargo_test check_moto_ext check_template check_policy_lint
-    check_sam_build)
+    check_api_fuzz check_sam_build)
 
 # --- runner --------------------------------------------------------------------------------
 

@@ -6,8 +6,11 @@
 //! the admin user of each account and for the platform principal. The fixtures create
 //! customer buckets, objects and roles under unique names, so tests can run in parallel.
 
+pub mod api_server;
+pub mod cli;
 mod fixtures;
 mod stack;
+pub mod walkthrough;
 
 pub use fixtures::{
     assume_role_as_platform, create_customer_bucket, create_customer_role, platform_trust_policy,

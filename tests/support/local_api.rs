@@ -1,1 +1,162 @@
-fn main() {}
+//! local-api: the development-only HTTP server that serves the API's routes on 127.0.0.1 with
+//! the real handlers, and mints tokens for it. It is never deployed.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use s3_endpoints::api_server::functions::LambdaFunctions;
+use s3_endpoints::api_server::token::default_key_file;
+use s3_endpoints::api_server::{
+    LocalServer, TokenKey, TokenRequest, DEFAULT_TENANT_CLAIM, DEFAULT_TOKEN_TTL,
+};
+use s3_endpoints::cli::Flags;
+use tracing::{error, info};
+
+const USAGE: &str = "\
+usage:
+  local-api serve [--port PORT] [--address-file PATH]
+  local-api token --tenant TENANT [--subject SUBJECT] [--ttl-seconds SECONDS]
+
+serve   Serves every route of template.yaml on 127.0.0.1:PORT (default: LOCAL_API_PORT, else
+        3000; 0 picks a free port) with the real handlers. Needs the local stack's settings
+        (source .local/stack.env) and TABLE_NAME, PLATFORM_PRINCIPAL_ARN and PLATFORM_NAME.
+        Writes a new token signing key at start-up, so tokens from an earlier run stop working.
+        --address-file writes the base URL to PATH once the server listens.
+token   Prints a token for TENANT that the running server accepts, valid for SECONDS
+        (default 43200, 12 hours). SUBJECT defaults to local-user. The tenant claim is
+        TENANT_CLAIM, else tenant_id, as in the functions.
+
+LOCAL_API_KEY_FILE sets the key file (default .local/local-api/token-key in the repository).";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let result = match arguments.split_first() {
+        Some((command, rest)) if command == "serve" => serve(rest).await,
+        Some((command, rest)) if command == "token" => token(rest),
+        Some((command, _)) if command == "--help" || command == "-h" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => Err(format!("expected a command\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("local-api: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(arguments: &[String]) -> Result<(), String> {
+    init_logging();
+    let options = Flags::parse(arguments, &["--port", "--address-file"]).map_err(with_usage)?;
+    let port = match options.value("--port") {
+        Some(port) => parse_port(port)?,
+        None => match std::env::var("LOCAL_API_PORT") {
+            Ok(port) if !port.is_empty() => parse_port(&port)?,
+            _ => 3000,
+        },
+    };
+
+    let functions = LambdaFunctions::from_env()
+        .await
+        .map_err(|error| error.to_string())?;
+    let key = TokenKey::generate().map_err(|error| format!("random source failed: {error}"))?;
+    key.write_to(&default_key_file())
+        .map_err(|error| error.to_string())?;
+
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let runtime = tokio::runtime::Handle::current();
+    let server = LocalServer::start(address, key, Arc::new(functions), runtime)
+        .map_err(|error| error.to_string())?;
+    if let Some(path) = options.value("--address-file") {
+        write_address_file(Path::new(path), &server.url())?;
+    }
+    println!("local API serving at {}", server.url());
+
+    wait_for_shutdown().await;
+    info!("shutting down");
+    drop(server);
+    Ok(())
+}
+
+fn token(arguments: &[String]) -> Result<(), String> {
+    let options =
+        Flags::parse(arguments, &["--tenant", "--subject", "--ttl-seconds"]).map_err(with_usage)?;
+    let tenant = options.required("--tenant").map_err(with_usage)?;
+    let ttl = match options.value("--ttl-seconds") {
+        Some(seconds) => match seconds.parse::<u64>() {
+            Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
+            _ => {
+                return Err(format!(
+                    "--ttl-seconds {seconds:?} is not a positive integer"
+                ))
+            }
+        },
+        None => DEFAULT_TOKEN_TTL,
+    };
+    let tenant_claim = std::env::var("TENANT_CLAIM")
+        .ok()
+        .filter(|claim| !claim.is_empty())
+        .unwrap_or_else(|| DEFAULT_TENANT_CLAIM.to_owned());
+
+    let key = TokenKey::read_from(&default_key_file()).map_err(|error| error.to_string())?;
+    let token = key.issue(&TokenRequest {
+        tenant,
+        subject: options.value("--subject").unwrap_or("local-user"),
+        tenant_claim: &tenant_claim,
+        ttl,
+    });
+    println!("{token}");
+    Ok(())
+}
+
+fn with_usage(message: String) -> String {
+    format!("{message}\n{USAGE}")
+}
+
+fn parse_port(text: &str) -> Result<u16, String> {
+    text.parse()
+        .map_err(|_| format!("port {text:?} is not a number from 0 to 65535"))
+}
+
+fn write_address_file(path: &Path, url: &str) -> Result<(), String> {
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, format!("{url}\n"))
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .map_err(|error| format!("writing {} failed: {error}", path.display()))
+}
+
+/// Logs as text on stderr at the level of RUST_LOG, `info` when unset, in colour only on a
+/// terminal.
+fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+async fn wait_for_shutdown() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(terminate) => terminate,
+        Err(failure) => {
+            error!(%failure, "cannot listen for SIGTERM; stop the server with Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
