@@ -26,6 +26,7 @@ RUN_TIMEOUT_SECONDS="${BENCH_RUN_TIMEOUT_SECONDS:-1200}"
 PACKAGES=(create-endpoint list-endpoints render-policy revalidate-endpoints test-endpoint
     bench-empty-lambda)
 STACK_STARTED=0
+SUITE=""
 
 # shellcheck source=scripts/venv.sh
 source "$ROOT/scripts/venv.sh"
@@ -62,24 +63,30 @@ stop_stack() {
     fi
 }
 
-# Builds the binaries and the suite, and prints the suite's executable path.
+# Builds the binaries and the suite, and sets SUITE to the suite's executable. It runs in this
+# shell, not in a command substitution, so that `set -e` stops the script when a build fails.
 build() {
     local package_flags=() package
     for package in "${PACKAGES[@]}"; do
         package_flags+=(-p "$package")
     done
-    cargo build --release "${package_flags[@]}" >&2
+    cargo build --release "${package_flags[@]}"
     # The bench profile inherits release, so the handlers measured in process are optimized as
     # the deployed ones are. Its executable name has a hash, so read it from cargo's output.
-    cargo bench --bench endpoints --no-run --message-format=json-render-diagnostics |
-        python3 -c '
+    local messages="$ROOT/.local/bench/cargo-messages.json"
+    mkdir -p "$(dirname "$messages")"
+    cargo bench --bench endpoints --no-run --message-format=json-render-diagnostics >"$messages"
+    SUITE="$(
+        python3 - "$messages" <<'PYTHON'
 import json, sys
-for line in sys.stdin:
-    message = json.loads(line)
-    if message.get("reason") == "compiler-artifact" and message.get("executable") \
-            and message["target"]["name"] == "endpoints":
-        print(message["executable"])
-'
+with open(sys.argv[1], encoding="utf-8") as messages:
+    for line in messages:
+        message = json.loads(line)
+        if message.get("reason") == "compiler-artifact" and message.get("executable") \
+                and message["target"]["name"] == "endpoints":
+            print(message["executable"])
+PYTHON
+    )"
 }
 
 main() {
@@ -93,10 +100,10 @@ main() {
     ensure_venv "$BENCH_VENV" "$BENCH_REQUIREMENTS"
 
     log "==> building release binaries"
-    local build_started=$SECONDS suite
-    suite="$(build)"
+    local build_started=$SECONDS
+    build
     local build_seconds=$((SECONDS - build_started))
-    [ -x "$suite" ] || {
+    [ -x "$SUITE" ] || {
         log "error: cargo did not report the suite's executable"
         exit 1
     }
@@ -115,14 +122,14 @@ main() {
     rm -rf "$OUT_DIR"/*.json "$LOG_DIR"
     mkdir -p "$OUT_DIR" "$LOG_DIR"
     log "==> running the suite"
-    timeout --signal=TERM "$RUN_TIMEOUT_SECONDS" "$suite" run "${SMOKE_FLAG[@]}" \
+    timeout --signal=TERM "$RUN_TIMEOUT_SECONDS" "$SUITE" run "${SMOKE_FLAG[@]}" \
         --out "$OUT_DIR" --bin-dir "$BIN_DIR" --log-dir "$LOG_DIR" \
         --python "$BENCH_VENV/bin/python"
     stop_stack
     STACK_STARTED=0
     local suite_seconds=$((SECONDS - suite_started))
 
-    "$suite" report "${SMOKE_FLAG[@]}" --out "$OUT_DIR" --page "$PAGE" --command "$COMMAND" \
+    "$SUITE" report "${SMOKE_FLAG[@]}" --out "$OUT_DIR" --page "$PAGE" --command "$COMMAND" \
         --build-seconds "$build_seconds" --suite-seconds "$suite_seconds"
     log "<== wrote $PAGE in ${suite_seconds}s (build excluded)"
 }

@@ -47,8 +47,8 @@ impl Intercept for CallLog {
         "CallLog"
     }
 
-    // The operation's metadata is in the bag only from this hook on: a client interceptor's
-    // `read_before_execution` runs before the operation's own configuration is applied.
+    // The operation's metadata is in the bag only from this hook on, because a client
+    // interceptor's `read_before_execution` runs before the operation's configuration is applied.
     fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,

@@ -21,7 +21,8 @@ pub struct RenderResult {
     pub floor_latency: Summary,
 }
 
-/// Renders a read_write policy with a prefix and a KMS key, the largest common case.
+/// Renders a read_write policy with a prefix and a KMS key, the mode and options that render
+/// the most statements.
 pub fn measure(iterations: usize) -> Result<RenderResult, String> {
     let input = PolicyInput {
         mode: Some("read_write".to_owned()),

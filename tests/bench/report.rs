@@ -123,6 +123,13 @@ fn push_header(page: &mut String, run: &RunInfo) {
          `scripts/bench.sh` writes this page and the raw results in `docs/benchmarks/`; the \
          numbers below are from the run described here.\n\n",
     );
+    page.push_str(
+        "Percentiles are nearest-rank on the sorted samples (`tests/bench/stats.rs`): the p-th \
+         percentile of n samples is the sample at rank ceil(p/100 * n), always a measured value, \
+         so the p99 of fewer than 100 samples is their maximum. Every server is local: DynamoDB \
+         Local (Java) for DynamoDB and moto (Python, one process) for STS and S3, so absolute \
+         latencies and rates are those of these emulators on this machine, not of AWS.\n\n",
+    );
     let _ = writeln!(page, "| | |\n| --- | --- |");
     let _ = writeln!(page, "| Command | `{}` |", run.command);
     let _ = writeln!(page, "| Mode | {} |", run.mode);
@@ -135,7 +142,10 @@ fn push_header(page: &mut String, run: &RunInfo) {
     let build = run
         .release_build_seconds
         .map_or("not recorded".to_owned(), |seconds| format!("{seconds} s"));
-    let _ = writeln!(page, "| Release build (incremental) | {build} |");
+    let _ = writeln!(
+        page,
+        "| Release build in this run (incremental) | {build} |"
+    );
     let suite = run
         .suite_seconds
         .map_or("not recorded".to_owned(), |seconds| format!("{seconds} s"));

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 /// Concurrency levels of the throughput runs.
 pub const CONCURRENCY_LEVELS: [usize; 3] = [1, 8, 32];
 
-/// The prefix tested; the fixture bucket has an object under it, so the read check reads it.
+/// The prefix tested. The fixture bucket has an object under it, so the read check reads it.
 const PREFIX: &str = "data/";
 
 /// The lowest acceptable ratio of tester throughput to the raw calls' throughput.
