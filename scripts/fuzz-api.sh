@@ -24,6 +24,7 @@ MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-25}"
 SEED="${FUZZ_SEED:-20261204}"
 START_TIMEOUT_SECONDS=60
 SERVER_PID=""
+API_URL=""
 
 log() {
     printf 'fuzz-api: %s\n' "$*" >&2
@@ -58,7 +59,7 @@ start_server() {
         fi
         sleep 0.2
     done
-    cat "$address_file"
+    API_URL="$(cat "$address_file")"
 }
 
 main() {
@@ -75,9 +76,12 @@ main() {
     mkdir -p "$FUZZ_DIR"
     trap stop_server EXIT
 
-    local table="fuzz-$(date +%s)-$$" url token
+    local table="fuzz-$(date +%s)-$$" token
     "$DEMO" create-table --table "$table"
-    url="$(start_server "$table")"
+    # start_server runs in this shell, not in a command substitution, so that SERVER_PID is
+    # set here and the EXIT trap stops the server.
+    start_server "$table"
+    local url="$API_URL"
     log "fuzzing $url with $MAX_EXAMPLES cases per operation and phase, seed $SEED"
     token="$(LOCAL_API_KEY_FILE="$FUZZ_DIR/token-key" "$LOCAL_API" token --tenant fuzz-tenant)"
 
