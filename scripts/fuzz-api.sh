@@ -6,9 +6,13 @@
 # Needs the local AWS stack running with its settings in the environment, as scripts/test.sh
 # provides them (or: scripts/stack.sh start && source .local/stack.env). Builds the binaries,
 # creates a new endpoints table, starts target/debug/local-api on a free port of 127.0.0.1 with
-# its own token key, and runs schemathesis (pinned in scripts/requirements-fuzz.txt, installed
-# into .local/fuzz-venv) with a token for one tenant. The run fails on any 5xx response and on
-# any response whose status, content type or body the document does not declare.
+# its own token key, seeds a few endpoints for two tenants (scripts/fuzz_config.py, which also
+# writes the schemathesis configuration) and runs schemathesis (pinned in
+# scripts/requirements-fuzz.txt, installed into .local/fuzz-venv) with a token for one tenant.
+# Half of the generated ids and body fields are drawn from the seeded values, so that requests
+# reach saved endpoints and the store, not only 404 and validation errors. The run fails on any
+# 5xx response and on any response whose status, content type or body the document does not
+# declare.
 #
 # FUZZ_MAX_EXAMPLES (default 25) sets the generated cases per operation and phase; the 8
 # operations take about a minute with the default. FUZZ_SEED (default 20261204) makes the
@@ -70,9 +74,9 @@ main() {
     # shellcheck source=scripts/venv.sh
     source scripts/venv.sh
     ensure_venv "$VENV" scripts/requirements-fuzz.txt
-    # --workspace resolves features as the test command does, so the build reuses its
-    # artifacts.
-    cargo build --workspace --bins --quiet
+    # The test build's feature set includes the dev-dependencies, so after `cargo test
+    # --workspace` this reuses every artifact instead of rebuilding the AWS SDK.
+    cargo test --workspace --no-run --quiet
     mkdir -p "$FUZZ_DIR"
     trap stop_server EXIT
 
@@ -81,11 +85,14 @@ main() {
     # start_server runs in this shell, not in a command substitution, so that SERVER_PID is
     # set here and the EXIT trap stops the server.
     start_server "$table"
-    local url="$API_URL"
-    log "fuzzing $url with $MAX_EXAMPLES cases per operation and phase, seed $SEED"
+    local url="$API_URL" other_token config="$FUZZ_DIR/schemathesis.toml"
     token="$(LOCAL_API_KEY_FILE="$FUZZ_DIR/token-key" "$LOCAL_API" token --tenant fuzz-tenant)"
+    other_token="$(LOCAL_API_KEY_FILE="$FUZZ_DIR/token-key" "$LOCAL_API" token --tenant other-tenant)"
+    "$VENV/bin/python" scripts/fuzz_config.py --url "$url" --token "$token" \
+        --other-token "$other_token" --out "$config"
+    log "fuzzing $url with $MAX_EXAMPLES cases per operation and phase, seed $SEED"
 
-    "$VENV/bin/schemathesis" run openapi.yaml \
+    "$VENV/bin/schemathesis" --config-file "$config" run openapi.yaml \
         --url "$url" \
         --header "Authorization: Bearer $token" \
         --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
