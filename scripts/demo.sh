@@ -77,8 +77,9 @@ stop_all() {
 build() {
     command -v cargo >/dev/null || die "cargo is missing: install Rust with rustup first"
     log "building the binaries"
-    # --workspace resolves features as the test command does, so the build reuses its
-    # artifacts.
+    # Only the binaries, so that a first run does not wait for the test binaries. The test
+    # build enables more features (its dev-dependencies), so after a test run this recompiles
+    # the crates that those features touch, which takes a minute or two on 2 cores.
     (cd "$ROOT" && cargo build --workspace --bins --quiet)
 }
 
