@@ -20,6 +20,7 @@ ENV_FILE="$ROOT/.local/stack.env"
 BENCH_VENV="$ROOT/.local/bench-venv"
 BENCH_REQUIREMENTS="$ROOT/scripts/requirements-bench.txt"
 LOG_DIR="$ROOT/.local/bench/logs"
+PREVIOUS_DIR="$ROOT/.local/bench/previous"
 BIN_DIR="$ROOT/target/release"
 RUN_TIMEOUT_SECONDS="${BENCH_RUN_TIMEOUT_SECONDS:-1200}"
 # The function binaries and the empty floor binary, built with the release profile.
@@ -119,8 +120,10 @@ main() {
     # shellcheck source=/dev/null
     source "$ENV_FILE"
 
-    rm -rf "$OUT_DIR"/*.json "$LOG_DIR"
-    mkdir -p "$OUT_DIR" "$LOG_DIR"
+    # The results of the run before this one stay beside the new ones on the page.
+    rm -rf "$PREVIOUS_DIR" "$LOG_DIR"
+    mkdir -p "$OUT_DIR" "$LOG_DIR" "$PREVIOUS_DIR"
+    find "$OUT_DIR" -maxdepth 1 -name '*.json' -exec mv -t "$PREVIOUS_DIR" {} +
     log "==> running the suite"
     timeout --signal=TERM "$RUN_TIMEOUT_SECONDS" "$SUITE" run "${SMOKE_FLAG[@]}" \
         --out "$OUT_DIR" --bin-dir "$BIN_DIR" --log-dir "$LOG_DIR" \
@@ -130,7 +133,8 @@ main() {
     local suite_seconds=$((SECONDS - suite_started))
 
     "$SUITE" report "${SMOKE_FLAG[@]}" --out "$OUT_DIR" --page "$PAGE" --command "$COMMAND" \
-        --build-seconds "$build_seconds" --suite-seconds "$suite_seconds"
+        --build-seconds "$build_seconds" --suite-seconds "$suite_seconds" \
+        --previous "$PREVIOUS_DIR"
     log "<== wrote $PAGE in ${suite_seconds}s (build excluded)"
 }
 

@@ -104,11 +104,13 @@ pub struct RunInfo {
     pub suite_seconds: Option<u64>,
 }
 
-/// Renders the page from the run facts and the parts, in the order given.
-pub fn render_page(run: &RunInfo, parts: &[PartResult]) -> String {
+/// Renders the page from the run facts and the parts, in the order given. `previous` contains the
+/// parts of the run recorded before this one, whose target figures are shown beside the new
+/// ones, so that the page says which figures a change moved and by how much.
+pub fn render_page(run: &RunInfo, parts: &[PartResult], previous: &[PartResult]) -> String {
     let mut page = String::new();
     push_header(&mut page, run);
-    push_summary(&mut page, parts);
+    push_summary(&mut page, parts, previous);
     for part in parts {
         push_part(&mut page, part);
     }
@@ -152,15 +154,39 @@ fn push_header(page: &mut String, run: &RunInfo) {
     let _ = writeln!(page, "| Suite run, build excluded | {suite} |\n");
 }
 
-fn push_summary(page: &mut String, parts: &[PartResult]) {
-    page.push_str("## Targets\n\n| Part | Subject | Target | Measured | Result |\n");
-    page.push_str("| --- | --- | --- | --- | --- |\n");
+/// Returns the figure that the previous run measured for `subject` of part `part_id`.
+fn previous_figure<'a>(
+    previous: &'a [PartResult],
+    part_id: &str,
+    subject: &str,
+) -> Option<&'a str> {
+    previous
+        .iter()
+        .filter(|part| part.id == part_id)
+        .flat_map(|part| &part.targets)
+        .find(|check| check.subject == subject)
+        .map(|check| check.figure.as_str())
+}
+
+fn push_summary(page: &mut String, parts: &[PartResult], previous: &[PartResult]) {
+    page.push_str("## Targets\n\n");
+    if previous.is_empty() {
+        page.push_str("No earlier run was recorded, so the previous-run column is empty.\n\n");
+    } else {
+        page.push_str(
+            "The previous-run column gives the figure of the run whose results this run \
+             replaced, so that a change that moved a figure shows by how much.\n\n",
+        );
+    }
+    page.push_str("| Part | Subject | Target | Measured | Previous run | Result |\n");
+    page.push_str("| --- | --- | --- | --- | --- | --- |\n");
     for part in parts {
         for check in &part.targets {
             let verdict = if check.met { "met" } else { "**missed**" };
+            let before = previous_figure(previous, &part.id, &check.subject).unwrap_or("-");
             let _ = writeln!(
                 page,
-                "| {} | {} | {} | {} | {verdict} |",
+                "| {} | {} | {} | {} | {before} | {verdict} |",
                 part.title, check.subject, check.target, check.figure
             );
         }

@@ -1,9 +1,16 @@
-//! Unit tests of the benchmark statistics in `stats.rs`, so that `cargo test` checks the
-//! percentile method that the benchmark results rely on.
+//! Unit tests of the benchmark statistics in `stats.rs` and of the results page in
+//! `report.rs`, so that `cargo test` checks the percentile method and the run-to-run
+//! comparison that the benchmark results rely on.
 
 #[path = "stats.rs"]
 mod stats;
 
+// The suite uses the rest of the module, which these tests do not call.
+#[allow(dead_code)]
+#[path = "report.rs"]
+mod report;
+
+use report::{render_page, PartResult, RunInfo};
 use stats::{duration_ns, format_ns, nearest_rank, ratio_text, summarize};
 use std::time::Duration;
 
@@ -75,4 +82,60 @@ fn format_ns_picks_unit() {
     assert_eq!(format_ns(12_345), "12.3 µs");
     assert_eq!(format_ns(2_500_000), "2.50 ms");
     assert_eq!(format_ns(3_000_000_000), "3.00 s");
+}
+
+fn run_info() -> RunInfo {
+    RunInfo {
+        command: "scripts/bench.sh".to_owned(),
+        started_at: "2026-01-01T00:00:00Z".to_owned(),
+        mode: "full".to_owned(),
+        cpu_count: "2".to_owned(),
+        cpu_model: "test".to_owned(),
+        memory: "1 GiB".to_owned(),
+        kernel: "test".to_owned(),
+        rustc: "test".to_owned(),
+        release_build_seconds: None,
+        suite_seconds: None,
+    }
+}
+
+fn part_with_figure(figure: &str) -> PartResult {
+    let mut part = PartResult::new("binary_size", "Binary size", "Sizes.");
+    part.check("size".to_owned(), "<= 12 MiB", figure.to_owned(), true);
+    part
+}
+
+#[test]
+fn page_shows_previous_figure_beside_new() {
+    let page = render_page(
+        &run_info(),
+        &[part_with_figure("11.00 MiB")],
+        &[part_with_figure("13.50 MiB")],
+    );
+
+    assert!(page.contains("| Binary size | size | <= 12 MiB | 11.00 MiB | 13.50 MiB | met |"));
+    assert!(page.contains("this run replaced"));
+}
+
+#[test]
+fn page_without_previous_run_says_so() {
+    let page = render_page(&run_info(), &[part_with_figure("11.00 MiB")], &[]);
+
+    assert!(page.contains("| Binary size | size | <= 12 MiB | 11.00 MiB | - | met |"));
+    assert!(page.contains("No earlier run was recorded"));
+}
+
+#[test]
+fn page_ignores_previous_figures_of_other_subjects() {
+    let mut other = PartResult::new("binary_size", "Binary size", "Sizes.");
+    other.check(
+        "another size".to_owned(),
+        "<= 12 MiB",
+        "1 MiB".to_owned(),
+        true,
+    );
+
+    let page = render_page(&run_info(), &[part_with_figure("11.00 MiB")], &[other]);
+
+    assert!(page.contains("| 11.00 MiB | - | met |"));
 }

@@ -4,12 +4,13 @@
 //! ```text
 //! endpoints run --out DIR --bin-dir DIR --log-dir DIR [--python PATH] [--smoke] [--parts LIST]
 //! endpoints report --out DIR --page FILE --command TEXT [--smoke] [--build-seconds N]
-//!                  [--suite-seconds N]
+//!                  [--suite-seconds N] [--previous DIR]
 //! ```
 //!
 //! `run` measures the parts in LIST (comma-separated, default all: handlers, tester,
 //! cold_start, binary_size, memory, contention) and writes one JSON file per part to `--out`.
-//! `report` reads those files and writes the Markdown page.
+//! `report` reads those files and writes the Markdown page, with the target figures of the
+//! JSON files in `--previous` (an earlier run) beside the new ones.
 
 mod calls;
 mod contention;
@@ -107,6 +108,7 @@ struct ReportArgs {
     smoke: bool,
     build_seconds: Option<u64>,
     suite_seconds: Option<u64>,
+    previous: Option<PathBuf>,
 }
 
 enum Command {
@@ -183,6 +185,7 @@ fn parse_args(args: Vec<String>) -> Result<Command, String> {
             smoke,
             build_seconds: seconds("--build-seconds")?,
             suite_seconds: seconds("--suite-seconds")?,
+            previous: values.get("--previous").map(PathBuf::from),
         })),
         other => Err(format!("unknown command {other:?}: use run or report")),
     }
@@ -304,7 +307,22 @@ fn write(part: &PartResult, args: &RunArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Reads the parts of an earlier run from `dir`, skipping files that are missing or no longer
+/// parse, because the comparison is informative only.
+fn read_previous(dir: &std::path::Path) -> Vec<PartResult> {
+    PARTS
+        .iter()
+        .filter_map(|id| std::fs::read_to_string(dir.join(format!("{id}.json"))).ok())
+        .filter_map(|text| serde_json::from_str::<PartResult>(&text).ok())
+        .collect()
+}
+
 fn write_report(args: &ReportArgs) -> Result<(), String> {
+    let previous = args
+        .previous
+        .as_deref()
+        .map(read_previous)
+        .unwrap_or_default();
     let mut parts = Vec::new();
     for id in PARTS {
         let path = args.out.join(format!("{id}.json"));
@@ -339,6 +357,6 @@ fn write_report(args: &ReportArgs) -> Result<(), String> {
         release_build_seconds: args.build_seconds,
         suite_seconds: args.suite_seconds,
     };
-    let page = render_page(&run, &parts);
+    let page = render_page(&run, &parts, &previous);
     std::fs::write(&args.page, page).map_err(|error| format!("{}: {error}", args.page.display()))
 }
