@@ -187,6 +187,34 @@ async fn read_only_endpoint_passes() {
 }
 
 // Depends on the extension for the region header and trust policy evaluation, as above.
+// Scheduled revalidation tests many endpoints of one role at once with a shared credentials
+// cache. If each test sent its own AssumeRole, a run would spend the account's STS quota.
+#[tokio::test]
+async fn concurrent_tests_of_one_role_assume_it_once() {
+    let customer = stack().customer_account_id();
+    let bucket =
+        create_customer_bucket(customer, "eu-west-1", &[("reports/2026-01.csv", b"a,b\n")]).await;
+    let role = reader_role(&bucket, "reports/").await;
+    let spec = spec("read_only", &role.arn, &bucket.name, "reports", "eu-west-1");
+    let cached = AwsConnectionTester::new(
+        &stack().platform_config(),
+        options().with_credentials_cache(),
+    );
+    let request = request(spec, EXTERNAL_ID);
+
+    let reports = futures::future::join_all((0..8).map(|_| cached.test(&request))).await;
+
+    for report in &reports {
+        assert!(report.passed(), "{report:#?}");
+    }
+    let assumed = reports
+        .iter()
+        .filter(|report| message(report, CheckName::AssumeRole).starts_with("assumed "))
+        .count();
+    assert_eq!(assumed, 1, "{reports:#?}");
+}
+
+// Depends on the extension for the region header and trust policy evaluation, as above.
 #[tokio::test]
 async fn read_only_endpoint_with_empty_prefix_probes_read() {
     let customer = stack().customer_account_id();

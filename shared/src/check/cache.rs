@@ -4,8 +4,9 @@
 use crate::domain::{ExternalId, RoleArn};
 use aws_credential_types::Credentials;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 /// How long before their expiry cached credentials stop being handed out. It is longer than any
 /// test's deadline, so credentials taken from the cache stay valid until the test ends.
@@ -22,6 +23,9 @@ type Key = (RoleArn, ExternalId);
 pub struct CredentialsCache {
     refresh_before_expiry: Duration,
     entries: Mutex<HashMap<Key, Credentials>>,
+    /// One turn per role, so that concurrent tests of endpoints that share a role send one
+    /// AssumeRole and the others wait for its credentials instead of each sending their own.
+    turns: Mutex<HashMap<Key, Arc<AsyncMutex<()>>>>,
 }
 
 impl Default for CredentialsCache {
@@ -35,7 +39,23 @@ impl CredentialsCache {
         Self {
             refresh_before_expiry,
             entries: Mutex::new(HashMap::new()),
+            turns: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Waits until no other test holds the turn of the role, and keeps the turn until the
+    /// returned guard drops. A test takes the turn before it looks in the cache and keeps it
+    /// while it assumes the role, so the tests queued behind it find its credentials.
+    pub async fn take_turn(
+        &self,
+        role_arn: &RoleArn,
+        external_id: &ExternalId,
+    ) -> OwnedMutexGuard<()> {
+        let turn = lock(&self.turns)
+            .entry((role_arn.clone(), external_id.clone()))
+            .or_default()
+            .clone();
+        turn.lock_owned().await
     }
 
     /// Returns cached credentials for the role that stay valid for at least the refresh margin.
@@ -88,13 +108,15 @@ impl CredentialsCache {
             .is_some_and(|left| left > self.refresh_before_expiry)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Credentials>> {
-        // A panic while holding the lock cannot leave the map half-updated (every update is one
-        // insert, remove or retain call), so a poisoned lock is safe to keep using.
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, HashMap<Key, Credentials>> {
+        lock(&self.entries)
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave a map half-updated (every update is one
+    // insert, remove, retain or entry call), so a poisoned lock is safe to keep using.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -180,5 +202,38 @@ mod tests {
         assert_eq!(cache.len(), 1, "the stale entry is dropped on insert");
         cache.remove(&role(), &external_id("tenant-b"));
         assert!(cache.is_empty());
+    }
+
+    #[tokio::test]
+    async fn second_turn_waits_for_first() {
+        let cache = Arc::new(CredentialsCache::new(Duration::from_secs(60)));
+        let first = cache.take_turn(&role(), &external_id("tenant-a")).await;
+        let waiting = {
+            let cache = Arc::clone(&cache);
+            tokio::spawn(async move {
+                let _second = cache.take_turn(&role(), &external_id("tenant-a")).await;
+            })
+        };
+
+        // The test runtime has one thread, so the spawned task runs until it blocks here.
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+
+        drop(first);
+        waiting.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn other_external_id_skips_wait() {
+        let cache = CredentialsCache::new(Duration::from_secs(60));
+        let _first = cache.take_turn(&role(), &external_id("tenant-a")).await;
+
+        let (role, other_tenant) = (role(), external_id("tenant-b"));
+
+        let other = cache.take_turn(&role, &other_tenant);
+
+        assert!(tokio::time::timeout(Duration::from_secs(1), other)
+            .await
+            .is_ok());
     }
 }

@@ -127,6 +127,15 @@ impl<'a> AwsSteps<'a> {
         let spec = self.spec();
         let role = spec.role_arn.as_str();
         let cache = self.tester.options().credentials_cache.clone();
+        // Held until this check returns, so that other tests of the role wait for the
+        // credentials that this one may store. The test's deadline bounds the wait.
+        let _turn = match &cache {
+            Some(cache) => {
+                let turn = cache.take_turn(&spec.role_arn, &self.request.external_id);
+                Some(turn.await)
+            }
+            None => None,
+        };
         let cached = cache
             .as_ref()
             .and_then(|cache| cache.get(&spec.role_arn, &self.request.external_id));
