@@ -105,3 +105,59 @@ async fn create_with_denied_role_stores_nothing() {
     assert_eq!(tested.status, 200, "{}", tested.text);
     assert_eq!(tested.body["report"]["outcome"], "failed");
 }
+
+/// Returns a role ARN in the platform's own account, the account of the stack's platform
+/// principal.
+fn platform_account_role() -> String {
+    let account = stack()
+        .platform_principal_arn
+        .split(':')
+        .nth(4)
+        .expect("the platform principal is a role ARN")
+        .to_owned();
+    format!("arn:aws:iam::{account}:role/internal-billing-reader")
+}
+
+#[tokio::test]
+async fn create_rejects_platform_account_role() {
+    let harness = Harness::aws().await;
+    let bucket = create_customer_bucket(&stack().customer_account_ids[0], "eu-west-1", &[]).await;
+    let request = Event::new("POST", "/endpoints")
+        .query("skip_test=true")
+        .tenant(TENANT_A)
+        .json(&read_only_body(&platform_account_role(), &bucket))
+        .build();
+
+    let created = harness.call(Function::CreateEndpoint, request).await;
+
+    assert_eq!(created.status, 422, "{}", created.text);
+    assert_eq!(created.body["errors"][0]["field"], "role_arn");
+    assert!(created.body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("platform's own AWS account"));
+    let listed = harness
+        .call(
+            Function::ListEndpoints,
+            Event::new("GET", "/endpoints").tenant(TENANT_A).build(),
+        )
+        .await;
+    assert_eq!(listed.body["endpoints"], json!([]), "{}", listed.text);
+}
+
+#[tokio::test]
+async fn test_rejects_platform_account_role() {
+    let harness = Harness::aws().await;
+    let bucket = create_customer_bucket(&stack().customer_account_ids[0], "eu-west-1", &[]).await;
+    let mut body = read_only_body(&platform_account_role(), &bucket);
+    body.as_object_mut().unwrap().remove("name");
+    let request = Event::new("POST", "/endpoints/test")
+        .tenant(TENANT_A)
+        .json(&body)
+        .build();
+
+    let tested = harness.call(Function::TestEndpoint, request).await;
+
+    assert_eq!(tested.status, 422, "{}", tested.text);
+    assert_eq!(tested.body["errors"][0]["field"], "role_arn");
+}

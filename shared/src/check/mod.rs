@@ -181,4 +181,10 @@ pub trait ConnectionTester: Send + Sync {
     /// Runs every check that applies to the mode. Failures are reported in the result, never
     /// returned as errors.
     async fn test(&self, request: &TestRequest) -> TestReport;
+
+    /// Returns the AWS account that the tester assumes roles from, or `None` when it has none
+    /// (a tester with scripted results). Endpoints must not name a role in that account.
+    fn platform_account_id(&self) -> Option<&str> {
+        None
+    }
 }

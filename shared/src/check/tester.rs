@@ -146,6 +146,12 @@ impl AwsConnectionTester {
 
 #[async_trait]
 impl ConnectionTester for AwsConnectionTester {
+    fn platform_account_id(&self) -> Option<&str> {
+        // The principal is validated as a role ARN at start-up, so its fifth field is the
+        // 12-digit account id.
+        self.options.platform_principal_arn.split(':').nth(4)
+    }
+
     async fn test(&self, request: &TestRequest) -> TestReport {
         let endpoint = request
             .endpoint_id

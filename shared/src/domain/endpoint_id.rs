@@ -23,14 +23,23 @@ impl EndpointId {
     }
 
     /// Parses an id case-insensitively, as Crockford base32 allows, into its canonical form.
+    /// Text that decodes to the same ULID only after a wrap past 128 bits (a first character
+    /// above 7) is rejected, so that every id has one spelling apart from letter case.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        Ulid::from_str(raw).map(Self::from_ulid).map_err(|_| {
+        let invalid = || {
             FieldError::new(
                 Self::FIELD,
                 raw,
                 "endpoint id must be the 26-character id returned when the endpoint was created",
             )
-        })
+        };
+        let id = Ulid::from_str(raw)
+            .map(Self::from_ulid)
+            .map_err(|_| invalid())?;
+        if !id.as_str().eq_ignore_ascii_case(raw) {
+            return Err(invalid());
+        }
+        Ok(id)
     }
 
     pub fn ulid(&self) -> Ulid {
@@ -76,6 +85,16 @@ mod tests {
             "ÄÄ",
         ] {
             assert!(EndpointId::parse(raw).is_err(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn endpoint_id_rejects_first_character_above_seven() {
+        let id = EndpointId::from_ulid(Ulid::from_parts(1_700_000_000_000, 42));
+        for first in ['8', '9', 'A', 'Z', 'z'] {
+            let alias = format!("{first}{}", &id.as_str()[1..]);
+
+            assert!(EndpointId::parse(&alias).is_err(), "{alias} was accepted");
         }
     }
 }

@@ -112,7 +112,7 @@ impl ErrorCollector {
     }
 }
 
-fn truncate_for_echo(value: &str) -> String {
+pub(crate) fn truncate_for_echo(value: &str) -> String {
     if value.chars().count() <= MAX_ECHOED_VALUE_CHARS {
         return value.to_owned();
     }

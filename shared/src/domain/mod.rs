@@ -19,6 +19,7 @@ mod tenant;
 pub use bucket::BucketName;
 pub use endpoint::Endpoint;
 pub use endpoint_id::EndpointId;
+pub(crate) use error::truncate_for_echo;
 pub use error::{ErrorCollector, FieldError, ValidationErrors};
 pub use external_id::ExternalId;
 pub use health::{Health, HealthFailure, HealthState};

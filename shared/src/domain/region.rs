@@ -114,13 +114,7 @@ impl Region {
                 partition,
                 availability,
             })
-            .ok_or_else(|| {
-                FieldError::new(
-                    Self::FIELD,
-                    raw,
-                    "region must be an AWS region code such as \"us-east-1\" or \"eu-west-1\", the region the bucket was created in",
-                )
-            })
+            .ok_or_else(|| FieldError::new(Self::FIELD, raw, unknown_region_message(raw)))
     }
 
     pub fn as_str(&self) -> &'static str {
@@ -137,6 +131,18 @@ impl Region {
 }
 
 string_newtype_serde!(Region);
+
+/// Builds the error message, naming the known region that `raw` spells with other letter case
+/// or surrounding spaces, so that the client learns exactly what to send.
+fn unknown_region_message(raw: &str) -> String {
+    let normalized = raw.trim().to_ascii_lowercase();
+    match REGIONS.iter().find(|(name, _, _)| *name == normalized) {
+        Some((name, _, _)) => format!(
+            "region must be written exactly as AWS does, in lowercase without spaces: send \"{name}\""
+        ),
+        None => "region must be an AWS region code such as \"us-east-1\" or \"eu-west-1\", the region the bucket was created in".to_owned(),
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -177,5 +183,20 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), REGIONS.len());
+    }
+
+    #[test]
+    fn region_error_names_the_spelling_to_send() {
+        for raw in ["EU-WEST-1", " eu-west-1", "us-east-1 "] {
+            let error = Region::parse(raw).unwrap_err();
+
+            assert!(
+                error.message.contains("send \""),
+                "{raw}: {}",
+                error.message
+            );
+        }
+        let error = Region::parse("eu-west-1 ").unwrap_err();
+        assert!(error.message.contains("\"eu-west-1\""));
     }
 }

@@ -86,6 +86,7 @@ async fn create(app: &CreateApp, caller: &Caller, request: &Request) -> Result<R
     let skip_test = QueryParams::parse(request, &["skip_test"])?.flag("skip_test")?;
     let input: EndpointInput = http::parse_json_body(request)?;
     let spec = EndpointSpec::parse(&input)?;
+    super::reject_platform_role(&spec.connection.role_arn, app.tester.as_ref())?;
     let create = CreateRequest { spec, skip_test };
 
     match idempotency_key(request)? {

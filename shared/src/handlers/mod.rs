@@ -9,7 +9,8 @@ pub mod test;
 
 use crate::check::{ConnectionTester, TestReport, TestRequest};
 use crate::domain::{
-    ConnectionSpec, Endpoint, EndpointId, EndpointSpec, ExternalId, Feature, Health, TenantId,
+    ConnectionSpec, Endpoint, EndpointId, EndpointSpec, ExternalId, Feature, FieldError, Health,
+    RoleArn, TenantId, ValidationErrors,
 };
 use crate::http::ApiError;
 use crate::store::EndpointStore;
@@ -91,4 +92,25 @@ fn test_deadline(request: &Request) -> Duration {
             .min(MAX_TEST_DURATION),
         None => MAX_TEST_DURATION,
     }
+}
+
+/// Rejects a role in the platform's own AWS account. Roles there may trust the platform
+/// principal for the platform's own work. An endpoint that names one would let a tenant reach
+/// the platform's data, which is the confused deputy that External IDs guard against.
+fn reject_platform_role(role_arn: &RoleArn, tester: &dyn ConnectionTester) -> Result<(), ApiError> {
+    let Some(account) = tester.platform_account_id() else {
+        return Ok(());
+    };
+    if role_arn.account_id() != account {
+        return Ok(());
+    }
+    let error = FieldError::new(
+        RoleArn::FIELD,
+        role_arn.as_str(),
+        format!(
+            "role_arn names a role in the platform's own AWS account {account}; create the role \
+             in the AWS account that owns the bucket"
+        ),
+    );
+    Err(ValidationErrors::from(error).into())
 }

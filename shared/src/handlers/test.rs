@@ -61,6 +61,7 @@ async fn test_unsaved(
 ) -> Result<Reply, ApiError> {
     let input: ConnectionInput = http::parse_json_body(request)?;
     let spec = ConnectionSpec::parse(&input)?;
+    super::reject_platform_role(&spec.role_arn, app.tester.as_ref())?;
     let external_id = tenant_external_id(app.store.as_ref(), &caller.tenant).await?;
 
     let report = run_connection_test(

@@ -65,7 +65,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
         let encoding = encoding.to_str().unwrap_or("");
         if !encoding.trim().eq_ignore_ascii_case("identity") {
             return Err(ApiError::UnsupportedMediaType(format!(
-                "Content-Encoding: {encoding}"
+                "Content-Encoding {encoding:?} is not supported; send the JSON body uncompressed"
             )));
         }
     }
@@ -76,7 +76,9 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     if is_json_media_type(text) {
         Ok(())
     } else {
-        Err(ApiError::UnsupportedMediaType(text.to_owned()))
+        Err(ApiError::UnsupportedMediaType(format!(
+            "content type {text:?} is not supported; send application/json in UTF-8"
+        )))
     }
 }
 

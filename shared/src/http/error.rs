@@ -73,7 +73,8 @@ pub enum ApiError {
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
 
-    #[error("unsupported content type {0:?}")]
+    /// The detail names the rejected Content-Type or Content-Encoding and what to send instead.
+    #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
 
     #[error("the endpoint store is unavailable")]
@@ -251,13 +252,11 @@ impl ApiError {
                 "Payload too large",
                 format!("request body must be at most {limit} bytes"),
             ),
-            Self::UnsupportedMediaType(content_type) => Problem::new(
+            Self::UnsupportedMediaType(detail) => Problem::new(
                 status,
                 "unsupported-media-type",
                 "Unsupported media type",
-                format!(
-                    "content type {content_type:?} is not supported; send application/json in UTF-8"
-                ),
+                detail.clone(),
             ),
             Self::Unavailable(_) => Problem::new(
                 status,
@@ -383,7 +382,9 @@ impl From<StoreError> for ApiError {
 
 /// Formats the detail of a 404 for an endpoint id. It is the same whether the id is unknown,
 /// malformed or owned by another tenant.
+/// Builds the 404 detail, echoing a bounded prefix of the id as field errors echo values.
 pub fn endpoint_not_found(id: &impl std::fmt::Display) -> String {
+    let id = crate::domain::truncate_for_echo(&id.to_string());
     format!("endpoint {id} was not found")
 }
 

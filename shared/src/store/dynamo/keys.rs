@@ -13,8 +13,11 @@ pub(super) const EXTERNAL_ID_SK: &str = "EXTERNAL_ID";
 const TENANT_PK_PREFIX: &str = "TENANT#";
 
 /// The maximum cursor length accepted, in characters. A sort key `ENDPOINT#<26-character id>`
-/// takes 47 in base64url.
-const MAX_CURSOR_CHARS: usize = 64;
+/// with `|` and a 16-digit scope takes 70 in base64url.
+const MAX_CURSOR_CHARS: usize = 96;
+
+/// Bytes of the SHA-256 digest kept in a cursor's scope.
+const CURSOR_SCOPE_BYTES: usize = 8;
 
 /// The maximum scan position length accepted, in characters. DynamoDB keys are at most 2,048 bytes of
 /// partition key and 1,024 of sort key, which fit in 4,200 characters of base64url JSON.
@@ -85,21 +88,37 @@ pub(super) fn endpoint_index_key(tenant: &TenantId, mode: AccessMode, id: &Endpo
     }
 }
 
-/// Encodes the position after endpoint `id` in a newest-first listing. Only the sort key goes
-/// into the cursor; the partition key always comes from the caller's tenant.
-pub(super) fn encode_cursor(id: &EndpointId) -> String {
-    URL_SAFE_NO_PAD.encode(endpoint_sk(id))
+/// Returns the scope of a listing: a digest of its tenant and mode filter. A cursor carries the
+/// scope of the listing that made it, so a cursor used with another tenant or filter is
+/// rejected instead of silently paging a different list.
+pub(super) fn cursor_scope(tenant: &TenantId, mode: Option<AccessMode>) -> String {
+    let digest = Sha256::new()
+        .chain_update(tenant.as_str())
+        .chain_update([0])
+        .chain_update(mode.map_or("all", |mode| mode.as_str()))
+        .finalize();
+    hex::encode(&digest[..CURSOR_SCOPE_BYTES])
 }
 
-/// Decodes a cursor made by [`encode_cursor`], rejecting anything else.
-pub(super) fn decode_cursor(cursor: &str) -> Result<EndpointId, StoreError> {
+/// Encodes the position after endpoint `id` in a newest-first listing of `scope`. Only the
+/// sort key goes into the cursor; the partition key always comes from the caller's tenant.
+pub(super) fn encode_cursor(id: &EndpointId, scope: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}|{scope}", endpoint_sk(id)))
+}
+
+/// Decodes a cursor made by [`encode_cursor`] for the same `scope`, rejecting anything else.
+pub(super) fn decode_cursor(cursor: &str, scope: &str) -> Result<EndpointId, StoreError> {
     if cursor.len() > MAX_CURSOR_CHARS {
         return Err(StoreError::InvalidCursor);
     }
     let bytes = URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| StoreError::InvalidCursor)?;
-    let sort_key = String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)?;
+    let text = String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)?;
+    let (sort_key, cursor_scope) = text.split_once('|').ok_or(StoreError::InvalidCursor)?;
+    if cursor_scope != scope {
+        return Err(StoreError::InvalidCursor);
+    }
     let raw_id = sort_key
         .strip_prefix(ENDPOINT_SK_PREFIX)
         .ok_or(StoreError::InvalidCursor)?;
@@ -151,18 +170,41 @@ mod tests {
         EndpointId::from_ulid(Ulid::from_parts(1_700_000_000_000, 7))
     }
 
+    fn scope() -> String {
+        cursor_scope(&TenantId::parse("acme").unwrap(), None)
+    }
+
     #[test]
     fn cursor_round_trips() {
-        let cursor = encode_cursor(&id());
+        let cursor = encode_cursor(&id(), &scope());
         assert!(cursor.len() <= MAX_CURSOR_CHARS);
-        assert_eq!(decode_cursor(&cursor).unwrap(), id());
+        assert_eq!(decode_cursor(&cursor, &scope()).unwrap(), id());
+    }
+
+    #[test]
+    fn cursor_rejects_other_tenant_and_filter() {
+        let cursor = encode_cursor(&id(), &scope());
+        let other_tenant = cursor_scope(&TenantId::parse("globex").unwrap(), None);
+        let other_mode = cursor_scope(
+            &TenantId::parse("acme").unwrap(),
+            Some(AccessMode::ReadOnly),
+        );
+
+        for other in [other_tenant, other_mode] {
+            assert!(matches!(
+                decode_cursor(&cursor, &other),
+                Err(StoreError::InvalidCursor)
+            ));
+        }
     }
 
     #[test]
     fn cursor_rejects_other_strings() {
-        let lowercase = URL_SAFE_NO_PAD.encode(endpoint_sk(&id()).to_lowercase());
-        let other_kind = URL_SAFE_NO_PAD.encode(health_sk(&id()));
-        let with_tenant = URL_SAFE_NO_PAD.encode(format!("TENANT#a|{}", endpoint_sk(&id())));
+        let scoped = |text: String| URL_SAFE_NO_PAD.encode(format!("{text}|{}", scope()));
+        let lowercase = scoped(endpoint_sk(&id()).to_lowercase());
+        let other_kind = scoped(health_sk(&id()));
+        let with_tenant = scoped(format!("TENANT#a|{}", endpoint_sk(&id())));
+        let without_scope = URL_SAFE_NO_PAD.encode(endpoint_sk(&id()));
         let too_long = "A".repeat(MAX_CURSOR_CHARS + 1);
         for cursor in [
             "",
@@ -171,10 +213,14 @@ mod tests {
             &lowercase,
             &other_kind,
             &with_tenant,
+            &without_scope,
             &too_long,
         ] {
             assert!(
-                matches!(decode_cursor(cursor), Err(StoreError::InvalidCursor)),
+                matches!(
+                    decode_cursor(cursor, &scope()),
+                    Err(StoreError::InvalidCursor)
+                ),
                 "{cursor}"
             );
         }

@@ -33,10 +33,11 @@ pub(super) async fn list(
             query.limit
         )));
     }
+    let scope = keys::cursor_scope(tenant, query.mode);
     let after = query
         .cursor
         .as_deref()
-        .map(keys::decode_cursor)
+        .map(|cursor| keys::decode_cursor(cursor, &scope))
         .transpose()?;
     let limit = query.limit as usize;
 
@@ -62,7 +63,7 @@ pub(super) async fn list(
     let has_more = endpoints.len() > limit || start_key.is_some();
     endpoints.truncate(limit);
     let next_cursor = match endpoints.last() {
-        Some(last) if has_more => Some(keys::encode_cursor(&last.id)),
+        Some(last) if has_more => Some(keys::encode_cursor(&last.id, &scope)),
         _ => None,
     };
     Ok(EndpointPage {
