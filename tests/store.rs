@@ -409,7 +409,8 @@ async fn same_name_concurrent_creates_have_one_winner() {
         }
         match result {
             Err(StoreError::NameTaken { name, existing }) => {
-                assert_eq!(name, endpoint.spec.name.as_str());
+                // The error names the winner's name as saved, not the losing spelling.
+                assert_eq!(name, winner.spec.name.as_str());
                 assert_eq!(existing, &winner.id);
             }
             other => panic!("expected NameTaken for {}, got {other:?}", endpoint.id),

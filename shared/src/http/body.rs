@@ -14,9 +14,10 @@ use serde_json::{Map, Value};
 /// name and a description), so 16 KiB leaves room for whitespace and escapes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// A JSON object body whose field names are known, so that every unknown field can be
-/// reported at once rather than only the first one serde meets.
+/// A JSON object body whose field names are known, so that every unknown field and every
+/// value of the wrong type can be reported at once rather than only the first one serde meets.
 pub trait JsonBody: DeserializeOwned {
+    /// The accepted fields. Each takes a JSON string or null.
     const FIELDS: &'static [&'static str];
 }
 
@@ -56,7 +57,7 @@ pub fn parse_json_body<T: JsonBody>(request: &Request) -> Result<T, ApiError> {
     check_content_type(request.headers())?;
     let bytes = body_bytes(request.body())?;
     let object = parse_object(bytes)?;
-    reject_unknown_fields(&object, T::FIELDS)?;
+    reject_invalid_fields(&object, T::FIELDS)?;
     deserialize_fields(object)
 }
 
@@ -123,6 +124,8 @@ fn body_bytes(body: &Body) -> Result<&[u8], ApiError> {
 }
 
 fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    // NOTE: a key given twice is accepted and its last value wins, as serde_json's `Map`
+    // keeps it, while a repeated query parameter gets 400.
     let value: Value = serde_json::from_slice(bytes).map_err(|error| ApiError::MalformedJson {
         message: syntax_message(&error),
         line: error.line(),
@@ -150,26 +153,36 @@ fn syntax_message(error: &serde_json::Error) -> String {
     }
 }
 
-fn reject_unknown_fields(object: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
+/// Rejects unknown fields and known fields whose value is neither a string nor null, all in
+/// one response.
+fn reject_invalid_fields(object: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
     let errors: Vec<FieldError> = object
         .iter()
-        .filter(|(name, _)| !known.contains(&name.as_str()))
-        .map(|(name, value)| {
-            FieldError::new(
-                name,
-                &value_text(value),
-                format!(
-                    "unknown field; the accepted fields are {}",
-                    known.join(", ")
-                ),
-            )
-        })
+        .filter_map(|(name, value)| field_error(name, value, known))
         .collect();
     if errors.is_empty() {
         Ok(())
     } else {
         Err(ApiError::Validation(ValidationErrors(errors)))
     }
+}
+
+fn field_error(name: &str, value: &Value, known: &[&str]) -> Option<FieldError> {
+    if !known.contains(&name) {
+        let message = format!(
+            "unknown field; the accepted fields are {}",
+            known.join(", ")
+        );
+        return Some(FieldError::new(name, &value_text(value), message));
+    }
+    if value.is_string() || value.is_null() {
+        return None;
+    }
+    let message = format!(
+        "{name} must be a JSON string, not {}; write the value in double quotes",
+        json_type_name(value)
+    );
+    Some(FieldError::new(name, &value_text(value), message))
 }
 
 fn deserialize_fields<T: DeserializeOwned>(object: Map<String, Value>) -> Result<T, ApiError> {
@@ -292,6 +305,21 @@ mod tests {
         };
         assert_eq!(errors.errors()[0].field, "mode");
         assert_eq!(errors.errors()[0].value, "5");
+    }
+
+    #[test]
+    fn body_names_every_mistyped_and_unknown_field() {
+        let body = r#"{"mode":5,"bucket":["x"],"region":null,"prefix":"a/","extra":true}"#;
+        let error = parse(None, body).unwrap_err();
+        let ApiError::Validation(errors) = error else {
+            panic!("expected Validation, got {error:?}");
+        };
+        let mut fields: Vec<&str> = errors.errors().iter().map(|e| e.field.as_str()).collect();
+        fields.sort_unstable();
+
+        assert_eq!(fields, ["bucket", "extra", "mode"]);
+        let mode = errors.errors().iter().find(|e| e.field == "mode").unwrap();
+        assert!(mode.message.contains("double quotes"), "{}", mode.message);
     }
 
     #[test]

@@ -265,9 +265,11 @@ async fn name_taken(
         });
     };
 
+    // Names are claimed without regard to case, so the holder's name, as it was saved, may
+    // differ from the requested one.
     let claim: NameClaimItem = items::from_item(item, "name claim")?;
     Err(StoreError::NameTaken {
-        name: endpoint.spec.name.as_str().to_owned(),
+        name: claim.name.as_str().to_owned(),
         existing: claim.endpoint_id,
     })
 }
