@@ -54,7 +54,8 @@ def create_endpoint(url: str, token: str, name: str, mode: str, prefix: str) -> 
             return json.load(response)["endpoint"]["id"]
     except urllib.error.HTTPError as error:
         detail = error.read().decode(errors="replace")
-        raise RuntimeError(f"creating endpoint {name!r} failed with HTTP {error.code}: {detail}")
+        message = f"creating endpoint {name!r} failed with HTTP {error.code}: {detail}"
+        raise RuntimeError(message) from error
 
 
 def toml_list(values: list[str]) -> str:

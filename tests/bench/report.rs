@@ -106,7 +106,7 @@ pub struct RunInfo {
 
 /// Renders the page from the run facts and the parts, in the order given. `previous` contains the
 /// parts of the run recorded before this one, whose target figures are shown beside the new
-/// ones, so that the page says which figures a change moved and by how much.
+/// ones, so that the page shows which figures a change moved and by how much.
 pub fn render_page(run: &RunInfo, parts: &[PartResult], previous: &[PartResult]) -> String {
     let mut page = String::new();
     push_header(&mut page, run);
