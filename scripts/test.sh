@@ -39,7 +39,21 @@ start_stack() {
     source "$ENV_FILE"
 }
 
-SETUP_STEPS=(install_stack start_stack)
+# A run from a clean checkout fills about 6 GiB (build artifacts in target/, virtualenvs and
+# DynamoDB Local in .local/). A full disk fails builds with linker crashes rather than a clear
+# message, so a low reading is reported first.
+NEEDED_DISK_GIB=6
+
+report_disk_space() {
+    local free_kib
+    free_kib="$(df -Pk "$ROOT" | awk 'NR == 2 { print $4 }')"
+    if [ -n "$free_kib" ] && [ "$free_kib" -lt $((NEEDED_DISK_GIB * 1024 * 1024)) ]; then
+        log "warning: $((free_kib / 1024)) MiB free on the disk of $ROOT; a run from a clean" \
+            "checkout needs about $NEEDED_DISK_GIB GiB, so builds may fail with the disk full"
+    fi
+}
+
+SETUP_STEPS=(report_disk_space install_stack start_stack)
 
 # --- checks --------------------------------------------------------------------------------
 

@@ -535,3 +535,52 @@ async fn every_bad_input_names_field_and_value() {
 fn percent_encode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
+
+/// Returns the schema named `name` under `components.schemas` of the contract.
+fn request_schema<'a>(contract: &'a Contract, name: &str) -> &'a Value {
+    &contract.document()["components"]["schemas"][name]
+}
+
+#[test]
+fn request_schemas_list_exactly_the_accepted_body_fields() {
+    use endpoint_core::domain::{ConnectionInput, EndpointInput};
+    use endpoint_core::http::JsonBody;
+    use endpoint_core::policy::PolicyInput;
+    let contract = Contract::load();
+
+    for (name, fields) in [
+        ("EndpointInput", EndpointInput::FIELDS),
+        ("ConnectionInput", ConnectionInput::FIELDS),
+        ("PolicyInput", PolicyInput::FIELDS),
+    ] {
+        let schema = request_schema(&contract, name);
+        let mut documented: Vec<&str> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut accepted = fields.to_vec();
+        documented.sort_unstable();
+        accepted.sort_unstable();
+
+        assert_eq!(documented, accepted, "{name}");
+        assert_eq!(schema["additionalProperties"], false, "{name}");
+    }
+}
+
+#[test]
+fn request_schema_lists_exactly_the_accepted_regions() {
+    use endpoint_core::domain::Region;
+    let contract = Contract::load();
+
+    let documented: Vec<&str> = request_schema(&contract, "RegionName")["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|region| region.as_str().unwrap())
+        .collect();
+    let accepted: Vec<&str> = Region::names().collect();
+
+    assert_eq!(documented, accepted);
+}

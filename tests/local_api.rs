@@ -452,3 +452,39 @@ fn server_refuses_non_loopback_address() {
 
     assert!(result.is_err());
 }
+
+fn run_local_api(arguments: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_local-api"))
+        .args(arguments)
+        .env("LOCAL_API_KEY_FILE", "/nonexistent/local-api-key")
+        .output()
+        .expect("local-api starts")
+}
+
+#[test]
+fn cli_help_after_command_prints_usage() {
+    let output = run_local_api(&["token", "--help"]);
+
+    assert!(output.status.success(), "{output:?}");
+    assert!(output.stderr.is_empty(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("local-api token --tenant"));
+}
+
+#[test]
+fn cli_rejects_token_for_invalid_tenant() {
+    let output = run_local_api(&["token", "--tenant", "a#b"]);
+
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--tenant \"a#b\" is invalid"), "{stderr}");
+    assert!(stderr.contains("letters, digits"), "{stderr}");
+}
+
+#[test]
+fn cli_names_an_unknown_command() {
+    let output = run_local_api(&["sreve"]);
+
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown command \"sreve\""), "{stderr}");
+}

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use endpoint_core::domain::TenantId;
 use s3_endpoints::api_server::functions::LambdaFunctions;
 use s3_endpoints::api_server::token::default_key_file;
 use s3_endpoints::api_server::{
@@ -34,14 +35,22 @@ LOCAL_API_KEY_FILE sets the key file (default .local/local-api/token-key in the 
 #[tokio::main]
 async fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
+
+    // Help is asked for anywhere on the line, so `local-api token --help` shows the usage
+    // rather than an error about an unknown argument.
+    if arguments
+        .iter()
+        .any(|argument| argument == "--help" || argument == "-h")
+    {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+
     let result = match arguments.split_first() {
         Some((command, rest)) if command == "serve" => serve(rest).await,
         Some((command, rest)) if command == "token" => token(rest),
-        Some((command, _)) if command == "--help" || command == "-h" => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        _ => Err(format!("expected a command\n{USAGE}")),
+        Some((command, _)) => Err(with_usage(format!("unknown command {command:?}"))),
+        None => Err(with_usage("expected a command".to_owned())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -89,6 +98,13 @@ fn token(arguments: &[String]) -> Result<(), String> {
     let options =
         Flags::parse(arguments, &["--tenant", "--subject", "--ttl-seconds"]).map_err(with_usage)?;
     let tenant = options.required("--tenant").map_err(with_usage)?;
+
+    // The functions return 401 for a token whose tenant they cannot parse, so such a token is
+    // rejected here, where the error can name the reason.
+    if let Err(error) = TenantId::parse(tenant) {
+        return Err(format!("--tenant {tenant:?} is invalid: {}", error.message));
+    }
+
     let ttl = match options.value("--ttl-seconds") {
         Some(seconds) => match seconds.parse::<u64>() {
             Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),

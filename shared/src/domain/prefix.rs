@@ -53,7 +53,7 @@ impl Prefix {
             ));
         }
         if segments.iter().any(|s| *s == "." || *s == "..") {
-            return Err(reject("prefix must not contain . or .. folder names"));
+            return Err(reject(&dot_segment_message(&segments)));
         }
         let normalized = format!("{}/", segments.join("/"));
         if normalized.len() > MAX_PREFIX_BYTES {
@@ -89,6 +89,31 @@ impl Prefix {
 
 string_newtype_serde!(Prefix);
 
+/// S3 keeps `.` and `..` in keys as plain names while IAM and most tools resolve them, so a
+/// policy and the objects it should cover could disagree. The message offers the resolved
+/// prefix when there is one.
+fn dot_segment_message(segments: &[&str]) -> String {
+    let mut resolved: Vec<&str> = Vec::new();
+    for segment in segments {
+        match *segment {
+            "." => {}
+            ".." => {
+                if resolved.pop().is_none() {
+                    return "prefix must not contain . or .. folder names, and this one climbs above the bucket; name the folder itself, like logs/app/".to_owned();
+                }
+            }
+            name => resolved.push(name),
+        }
+    }
+    if resolved.is_empty() {
+        return "prefix must not contain . or .. folder names; leave prefix out to cover the whole bucket".to_owned();
+    }
+    format!(
+        "prefix must not contain . or .. folder names, which S3 keeps as plain names; write {}/ instead",
+        resolved.join("/")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +135,20 @@ mod tests {
     fn prefix_keeps_spaces_and_non_ascii() {
         assert_eq!(prefix("Kosten 2026/Bücher").as_str(), "Kosten 2026/Bücher/");
         assert_eq!(prefix("報告").as_str(), "報告/");
+    }
+
+    #[test]
+    fn prefix_dot_segments_suggest_the_resolved_prefix() {
+        let message = |raw: &str| Prefix::parse(raw).unwrap_err().message;
+
+        assert!(
+            message("a/./b/").ends_with("write a/b/ instead"),
+            "{}",
+            message("a/./b/")
+        );
+        assert!(message("a/x/../b").ends_with("write a/b/ instead"));
+        assert!(message("a/..").contains("leave prefix out"));
+        assert!(message("../a").contains("climbs above the bucket"));
     }
 
     #[test]

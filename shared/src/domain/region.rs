@@ -128,6 +128,11 @@ impl Region {
     pub fn is_opt_in(&self) -> bool {
         self.availability == Availability::OptIn
     }
+
+    /// Returns every accepted region name, in the order of the list above.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        REGIONS.iter().map(|(name, _, _)| *name)
+    }
 }
 
 string_newtype_serde!(Region);

@@ -6,8 +6,10 @@ use crate::domain::{ConnectionInput, EndpointInput, FieldError, ValidationErrors
 use crate::policy::PolicyInput;
 use http::{header, HeaderMap};
 use lambda_http::{Body, Request};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
+use std::fmt;
 
 /// The largest request body accepted, in bytes after base64 decoding. The biggest valid
 /// endpoint is about 4 KiB of JSON (a 960-byte prefix, a 2,048-byte role ARN, a 100-character
@@ -111,6 +113,7 @@ fn body_bytes(body: &Body) -> Result<&[u8], ApiError> {
     };
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge {
+            received: bytes.len(),
             limit: MAX_BODY_BYTES,
         });
     }
@@ -124,22 +127,102 @@ fn body_bytes(body: &Body) -> Result<&[u8], ApiError> {
 }
 
 fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    // NOTE: a key given twice is accepted and its last value wins, as serde_json's `Map`
-    // keeps it, while a repeated query parameter gets 400.
-    let value: Value = serde_json::from_slice(bytes).map_err(|error| ApiError::MalformedJson {
+    let top: TopLevel = serde_json::from_slice(bytes).map_err(|error| ApiError::MalformedJson {
         message: syntax_message(&error),
         line: error.line(),
         column: error.column(),
     })?;
-    match value {
-        Value::Object(object) => Ok(object),
-        other => Err(ApiError::BadRequest {
-            detail: format!(
-                "request body must be a JSON object, not {}",
-                json_type_name(&other)
-            ),
+    match top {
+        TopLevel::Object { object, repeated } if repeated.is_empty() => Ok(object),
+        TopLevel::Object { object, repeated } => Err(repeated_fields_error(&object, &repeated)),
+        TopLevel::Other(type_name) => Err(ApiError::BadRequest {
+            detail: format!("request body must be a JSON object, not {type_name}"),
             errors: Vec::new(),
         }),
+    }
+}
+
+/// Builds the error for keys given more than once. Such a body is rejected because the client
+/// meant one of the values, and keeping either silently (serde_json's `Map` keeps the last)
+/// may keep the wrong one.
+fn repeated_fields_error(object: &Map<String, Value>, repeated: &[String]) -> ApiError {
+    let errors = repeated
+        .iter()
+        .map(|name| {
+            let last = object.get(name).map(value_text).unwrap_or_default();
+            FieldError::new(
+                name,
+                &last,
+                "field is given more than once; send each field once",
+            )
+        })
+        .collect();
+    ApiError::Validation(ValidationErrors(errors))
+}
+
+/// The top level of a request body: an object with the keys that occur more than once, or the
+/// type name of any other JSON value.
+enum TopLevel {
+    Object {
+        object: Map<String, Value>,
+        repeated: Vec<String>,
+    },
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for TopLevel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TopLevelVisitor)
+    }
+}
+
+struct TopLevelVisitor;
+
+impl<'de> Visitor<'de> for TopLevelVisitor {
+    type Value = TopLevel;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<TopLevel, A::Error> {
+        let mut object = Map::new();
+        let mut repeated = Vec::new();
+        while let Some((key, value)) = access.next_entry::<String, Value>()? {
+            if object.insert(key.clone(), value).is_some() && !repeated.contains(&key) {
+                repeated.push(key);
+            }
+        }
+        Ok(TopLevel::Object { object, repeated })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<TopLevel, A::Error> {
+        while access.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(TopLevel::Other("an array"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("a string"))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("a boolean"))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("a number"))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("a number"))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("a number"))
+    }
+
+    fn visit_unit<E>(self) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("null"))
     }
 }
 
@@ -295,6 +378,41 @@ mod tests {
             .collect();
         fields.sort_unstable();
         assert_eq!(fields, [("extra", "1"), ("tenant", "b")]);
+    }
+
+    #[test]
+    fn body_rejects_a_field_given_twice() {
+        let body = r#"{"mode":"read_only","bucket":"a","mode":"read_write","bucket":"b"}"#;
+        let error = parse(None, body).unwrap_err();
+        let ApiError::Validation(errors) = error else {
+            panic!("expected Validation, got {error:?}");
+        };
+        let fields: Vec<(&str, &str)> = errors
+            .errors()
+            .iter()
+            .map(|e| (e.field.as_str(), e.value.as_str()))
+            .collect();
+        assert_eq!(fields, [("mode", "read_write"), ("bucket", "b")]);
+    }
+
+    #[test]
+    fn body_names_type_of_non_object() {
+        for (body, type_name) in [
+            ("[1, {}]", "an array"),
+            ("\"x\"", "a string"),
+            ("true", "a boolean"),
+            ("-1.5", "a number"),
+            ("null", "null"),
+        ] {
+            let error = parse(None, body).unwrap_err();
+            let ApiError::BadRequest { detail, .. } = error else {
+                panic!("expected BadRequest for {body}, got {error:?}");
+            };
+            assert!(
+                detail.ends_with(&format!("not {type_name}")),
+                "{body}: {detail}"
+            );
+        }
     }
 
     #[test]

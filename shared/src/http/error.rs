@@ -70,8 +70,8 @@ pub enum ApiError {
     #[error("the connection test failed")]
     ConnectionTestFailed(Box<TestReport>),
 
-    #[error("request body is larger than {limit} bytes")]
-    PayloadTooLarge { limit: usize },
+    #[error("request body of {received} bytes is larger than {limit} bytes")]
+    PayloadTooLarge { received: usize, limit: usize },
 
     /// The detail names the rejected Content-Type or Content-Encoding and what to send instead.
     #[error("unsupported media type: {0}")]
@@ -246,11 +246,14 @@ impl ApiError {
                 failed_test_detail(report),
             )
             .with_extension("report", report),
-            Self::PayloadTooLarge { limit } => Problem::new(
+            Self::PayloadTooLarge { received, limit } => Problem::new(
                 status,
                 "payload-too-large",
                 "Payload too large",
-                format!("request body must be at most {limit} bytes"),
+                format!(
+                    "request body is {received} bytes and must be at most {limit} bytes; \
+                     send only the documented fields"
+                ),
             ),
             Self::UnsupportedMediaType(detail) => Problem::new(
                 status,
