@@ -9,4 +9,5 @@ pub mod handlers;
 pub mod http;
 pub mod policy;
 pub mod revalidate;
+pub mod sdk;
 pub mod store;

@@ -1,6 +1,5 @@
 //! create-endpoint: `POST /endpoints` and `DELETE /endpoints/{id}`.
 
-use aws_config::BehaviorVersion;
 use endpoint_core::check::{AwsConnectionTester, TesterOptions};
 use endpoint_core::clock::{SystemClock, UlidGenerator};
 use endpoint_core::config::{self, TesterConfig};
@@ -17,7 +16,11 @@ async fn main() -> Result<(), Error> {
     let config = TesterConfig::from_env().inspect_err(|error| {
         tracing::error!(error = %error, "create-endpoint cannot start");
     })?;
-    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let aws = endpoint_core::sdk::load_from_env()
+        .await
+        .inspect_err(|error| {
+            tracing::error!(error = %error, "create-endpoint cannot start");
+        })?;
     let dynamodb = ClientSettings::default().client(&aws);
     let platform =
         config::platform_role_config(&aws, &config.platform_principal_arn, "create-endpoint").await;

@@ -1,6 +1,5 @@
 //! list-endpoints: `GET /endpoints` and `GET /endpoints/{id}`.
 
-use aws_config::BehaviorVersion;
 use endpoint_core::config::HttpConfig;
 use endpoint_core::handlers::list::{handle, ListApp};
 use endpoint_core::store::dynamo::{ClientSettings, DynamoStore};
@@ -15,7 +14,11 @@ async fn main() -> Result<(), Error> {
     let config = HttpConfig::from_env().inspect_err(|error| {
         tracing::error!(error = %error, "list-endpoints cannot start");
     })?;
-    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let aws = endpoint_core::sdk::load_from_env()
+        .await
+        .inspect_err(|error| {
+            tracing::error!(error = %error, "list-endpoints cannot start");
+        })?;
     let dynamodb = ClientSettings::default().client(&aws);
 
     let app = ListApp {

@@ -1,6 +1,5 @@
 //! render-policy: `GET /external-id` and `POST /policies`.
 
-use aws_config::BehaviorVersion;
 use endpoint_core::config::PolicyConfig;
 use endpoint_core::handlers::policy::{handle, PolicyApp};
 use endpoint_core::store::dynamo::{ClientSettings, DynamoStore};
@@ -15,7 +14,11 @@ async fn main() -> Result<(), Error> {
     let config = PolicyConfig::from_env().inspect_err(|error| {
         tracing::error!(error = %error, "render-policy cannot start");
     })?;
-    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let aws = endpoint_core::sdk::load_from_env()
+        .await
+        .inspect_err(|error| {
+            tracing::error!(error = %error, "render-policy cannot start");
+        })?;
     let dynamodb = ClientSettings::default().client(&aws);
 
     let app = PolicyApp {

@@ -17,7 +17,11 @@ async fn main() -> Result<(), Error> {
     let config = RevalidateConfig::from_env().inspect_err(|error| {
         tracing::error!(%error, "invalid configuration; the function cannot start");
     })?;
-    let sdk_config = aws_config::load_from_env().await;
+    let sdk_config = endpoint_core::sdk::load_from_env()
+        .await
+        .inspect_err(|error| {
+            tracing::error!(%error, "invalid configuration; the function cannot start");
+        })?;
     let platform_config = platform_role_config(
         &sdk_config,
         &config.platform_principal_arn,

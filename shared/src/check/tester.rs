@@ -91,7 +91,7 @@ impl AwsConnectionTester {
             Some(_) => sdk_config.clone(),
             None => sdk_config
                 .to_builder()
-                .http_client(default_http_client())
+                .http_client(crate::sdk::http_client(crate::sdk::TrustRoots::Amazon))
                 .build(),
         };
         Self { base, options }
@@ -180,13 +180,6 @@ impl ConnectionTester for AwsConnectionTester {
         .instrument(span)
         .await
     }
-}
-
-fn default_http_client() -> aws_sdk_s3::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-        .build_https()
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use endpoint_core::check::{AwsConnectionTester, TesterOptions};
 use endpoint_core::clock::{SystemClock, UlidGenerator};
 use endpoint_core::config::{self, ConfigError, HttpConfig, PolicyConfig, TesterConfig};
@@ -66,7 +66,9 @@ impl LambdaFunctions {
     pub async fn from_env() -> Result<Self, SetupError> {
         let lookup = |name: &str| std::env::var(name).ok();
         check_local_environment(&lookup)?;
-        let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        let aws = endpoint_core::sdk::load_from_env()
+            .await
+            .map_err(config_error("local-api"))?;
         Self::from_lookup(&lookup, &aws).await
     }
 

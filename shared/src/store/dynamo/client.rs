@@ -3,7 +3,7 @@
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
 use std::time::Duration;
 
@@ -74,12 +74,5 @@ impl ClientSettings {
     pub fn client(&self, shared: &SdkConfig) -> Client {
         let config = self.apply(aws_sdk_dynamodb::config::Builder::from(shared));
         Client::from_conf(config.build())
-    }
-
-    /// Builds a client from the environment, as a Lambda function does: region and credentials
-    /// from the standard variables, and `AWS_ENDPOINT_URL_DYNAMODB` when set.
-    pub async fn client_from_env(&self) -> Client {
-        let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
-        self.client(&shared)
     }
 }
