@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use endpoint_core::store::schema;
 use s3_endpoints::api_server::functions::{check_local_environment, LambdaFunctions};
 use s3_endpoints::api_server::{LocalServer, TokenKey, TokenRequest, DEFAULT_TENANT_CLAIM};
@@ -36,7 +35,9 @@ async fn play_walkthrough() -> Run {
         _ => std::env::var(name).ok(),
     };
     check_local_environment(&lookup).expect("the test runs against the local stack");
-    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let aws = endpoint_core::sdk::load_from_env()
+        .await
+        .expect("the SDK configuration loads");
     let functions = LambdaFunctions::from_lookup(&lookup, &aws)
         .await
         .expect("the functions start");

@@ -15,6 +15,7 @@ use endpoint_core::domain::{
     AccessMode, Endpoint, EndpointId, EndpointInput, EndpointSpec, ExternalId, Health,
     HealthFailure, HealthState, TenantId,
 };
+use endpoint_core::sdk::{self, TrustRoots};
 use endpoint_core::store::dynamo::{ClientSettings, DynamoStore, RetryPolicy};
 use endpoint_core::store::schema;
 use endpoint_core::store::{
@@ -57,6 +58,7 @@ fn client_for(url: &str, settings: &ClientSettings) -> Client {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .http_client(sdk::http_client(TrustRoots::Amazon))
         .endpoint_url(url);
     Client::from_conf(settings.apply(builder).build())
 }

@@ -18,6 +18,7 @@ use endpoint_core::handlers::policy::PolicyApp;
 use endpoint_core::handlers::test::TestApp;
 use endpoint_core::handlers::{create, list, policy, test};
 use endpoint_core::policy::PlatformIdentity;
+use endpoint_core::sdk::{self, TrustRoots};
 use endpoint_core::store::dynamo::{ClientSettings, DynamoStore};
 use endpoint_core::store::{schema, EndpointStore};
 use fakes::{CountingIds, ScriptedTester, SteppingClock};
@@ -229,6 +230,7 @@ fn dynamodb_client(url: String, settings: ClientSettings) -> aws_sdk_dynamodb::C
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "api-tests"))
+        .http_client(sdk::http_client(TrustRoots::Amazon))
         .endpoint_url(url);
     aws_sdk_dynamodb::Client::from_conf(settings.apply(builder).build())
 }

@@ -3,7 +3,6 @@
 //! passes on.
 
 use aws_config::SdkConfig;
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use endpoint_core::clock::{IdGenerator, UlidGenerator};
 use endpoint_core::domain::{Endpoint, EndpointInput, EndpointSpec, ExternalId, TenantId};
 use endpoint_core::store::dynamo::{ClientSettings, DynamoStore};
@@ -155,9 +154,7 @@ impl Fixture {
 /// built from it shares one connection pool, as the functions' clients do. The TLS provider
 /// is the tester's. The local stack is plain HTTP, so TLS settings do not change the figures.
 pub fn shared_http_config() -> SdkConfig {
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-        .build_https();
+    let http_client = endpoint_core::sdk::http_client(endpoint_core::sdk::TrustRoots::Amazon);
     stack()
         .platform_config()
         .to_builder()

@@ -10,6 +10,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+use endpoint_core::sdk::{self, TrustRoots};
 
 /// Region of the SDK configurations unless a test picks another one.
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -169,6 +170,7 @@ impl Stack {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
             .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .http_client(sdk::http_client(TrustRoots::Amazon))
             .endpoint_url(self.endpoints.fallback.clone())
             .service_config(self.endpoints.clone())
             .timeout_config(timeouts)

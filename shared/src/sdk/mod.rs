@@ -65,7 +65,7 @@ fn is_china_region(lookup: &dyn Fn(&str) -> Option<String>) -> bool {
         .is_some_and(|region| region.starts_with("cn-"))
 }
 
-/// Builds the HTTPS client (rustls with aws-lc) that trusts `roots`. It also speaks plain
+/// Builds the HTTPS client (rustls with ring) that trusts `roots`. It also speaks plain
 /// HTTP, which local emulators use.
 pub fn http_client(roots: TrustRoots) -> SharedHttpClient {
     let context = TlsContext::builder()
@@ -73,7 +73,7 @@ pub fn http_client(roots: TrustRoots) -> SharedHttpClient {
         .build()
         .expect("a TLS context with a trust store and no other settings always builds");
     aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .tls_context(context)
         .build_https()
 }

@@ -5,7 +5,6 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
 use aws_sdk_sqs::types::QueueAttributeName;
 use endpoint_core::config::platform_role_config;
 use endpoint_core::revalidate::{aws_services, handle, RevalidateConfig, Revalidator};
@@ -56,7 +55,9 @@ impl InProcessRevalidation {
 
         check_local_environment(&|name| std::env::var(name).ok())
             .map_err(|error| WalkthroughError::new(error.to_string()))?;
-        let sdk_config = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        let sdk_config = endpoint_core::sdk::load_from_env()
+            .await
+            .map_err(|error| WalkthroughError::new(error.to_string()))?;
         let platform = platform_role_config(
             &sdk_config,
             &config.platform_principal_arn,
