@@ -134,9 +134,10 @@ impl Revalidator {
         endpoint: Endpoint,
         previous: Result<Option<Health>, String>,
     ) -> EndpointOutcome {
-        // Held for the test and the write, so that `concurrency` bounds calls to customer
-        // accounts across all segments. The semaphore is never closed.
-        let Ok(_permit) = state.permits.acquire().await else {
+        // Held for the test only, so that `concurrency` bounds calls to customer accounts
+        // across all segments while the health write to the table overlaps the next test. The
+        // page waits for every write before its checkpoint. The semaphore is never closed.
+        let Ok(permit) = state.permits.acquire().await else {
             return EndpointOutcome::Deferred;
         };
         if state.should_stop() || !state.budget.can_start_test(Instant::now()) {
@@ -162,7 +163,9 @@ impl Revalidator {
             deadline: state.budget.endpoint_timeout(),
         };
         let limit = state.budget.endpoint_timeout() + self.settings.test_grace;
-        let Ok(report) = tokio::time::timeout(limit, state.tester.test(&request)).await else {
+        let tested = tokio::time::timeout(limit, state.tester.test(&request)).await;
+        drop(permit);
+        let Ok(report) = tested else {
             let message = format!(
                 "the connection test did not return within {} ms",
                 limit.as_millis()
