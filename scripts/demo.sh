@@ -172,7 +172,13 @@ cmd_run() {
     fi
 }
 
+# Prints the comment at the top of this script, which is its help.
+print_help() {
+    sed -n '2,/^set -euo pipefail/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+}
+
 case "${1:-}" in
+    -h | --help) print_help ;;
     stop) stop_all ;;
     *) cmd_run "$@" ;;
 esac

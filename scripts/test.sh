@@ -104,7 +104,23 @@ stop_stack() {
     fi
 }
 
+# Prints the comment at the top of this script, which is its help.
+print_help() {
+    sed -n '2,/^set -euo pipefail/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+}
+
 main() {
+    case "${1:-}" in
+        "") ;;
+        -h | --help)
+            print_help
+            return 0
+            ;;
+        *)
+            log "unknown argument $1; usage: scripts/test.sh (no arguments), or --help"
+            exit 2
+            ;;
+    esac
     cd "$ROOT"
     trap stop_stack EXIT
     trap 'exit 130' INT

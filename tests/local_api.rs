@@ -381,6 +381,17 @@ fn server_rejects_oversized_body_413() {
 }
 
 #[test]
+fn server_rejects_chunk_size_near_usize_max_413() {
+    let server = TestServer::start();
+    let request = b"POST /endpoints HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+        1\r\na\r\nffffffffffffffff\r\n";
+
+    let status_line = raw_status_line(&server, request);
+
+    assert_eq!(status_line, "HTTP/1.1 413 Payload Too Large");
+}
+
+#[test]
 fn server_reads_chunked_body() {
     let server = TestServer::start();
     let token = server.token("acme");
@@ -487,4 +498,23 @@ fn cli_names_an_unknown_command() {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("unknown command \"sreve\""), "{stderr}");
+}
+
+#[test]
+fn cli_rejects_token_lifetime_over_a_week() {
+    for ttl in ["604801", "18446744073709551615", "0", "-1"] {
+        let output = run_local_api(&["token", "--tenant", "acme", "--ttl-seconds", ttl]);
+
+        assert_eq!(output.status.code(), Some(1), "{ttl}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("from 1 to 604800"), "{ttl}: {stderr}");
+    }
+}
+
+#[test]
+fn cli_rejects_empty_subject() {
+    let output = run_local_api(&["token", "--tenant", "acme", "--subject", ""]);
+
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--subject is empty"));
 }

@@ -410,9 +410,14 @@ async fn same_name_concurrent_creates_have_one_winner() {
             continue;
         }
         match result {
-            Err(StoreError::NameTaken { name, existing }) => {
-                // The error names the winner's name as saved, not the losing spelling.
+            Err(StoreError::NameTaken {
+                requested,
+                name,
+                existing,
+            }) => {
+                // The error names the winner's name as saved, and the losing spelling apart.
                 assert_eq!(name, winner.spec.name.as_str());
+                assert_eq!(requested, endpoint.spec.name.as_str());
                 assert_eq!(existing, &winner.id);
             }
             other => panic!("expected NameTaken for {}, got {other:?}", endpoint.id),

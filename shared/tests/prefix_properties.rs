@@ -3,9 +3,11 @@
 use endpoint_core::domain::{Prefix, MAX_PREFIX_BYTES};
 use proptest::prelude::*;
 
-/// Folder names made of letters, digits, spaces, dots and a few non-ASCII letters.
+/// Folder names made of letters, digits, spaces, dots and a few non-ASCII letters. Spaces sit
+/// only inside a name, because a prefix may not start or end with one.
 fn segment() -> impl Strategy<Value = String> {
-    "[a-zA-Z0-9 ._éü報-]{1,12}".prop_filter("not . or ..", |s| s != "." && s != "..")
+    "[a-zA-Z0-9._éü報-]([a-zA-Z0-9 ._éü報-]{0,10}[a-zA-Z0-9._éü報-])?"
+        .prop_filter("not . or ..", |s| s != "." && s != "..")
 }
 
 fn prefix_text() -> impl Strategy<Value = String> {

@@ -27,8 +27,8 @@ serve   Serves every route of template.yaml on 127.0.0.1:PORT (default: LOCAL_AP
         Writes a new token signing key at start-up, so tokens from an earlier run stop working.
         --address-file writes the base URL to PATH once the server listens.
 token   Prints a token for TENANT that the running server accepts, valid for SECONDS
-        (default 43200, 12 hours). SUBJECT defaults to local-user. The tenant claim is
-        TENANT_CLAIM, else tenant_id, as in the functions.
+        (default 43200, 12 hours; at most 604800, 7 days). SUBJECT defaults to local-user.
+        The tenant claim is TENANT_CLAIM, else tenant_id, as in the functions.
 
 LOCAL_API_KEY_FILE sets the key file (default .local/local-api/token-key in the repository).";
 
@@ -106,16 +106,17 @@ fn token(arguments: &[String]) -> Result<(), String> {
     }
 
     let ttl = match options.value("--ttl-seconds") {
-        Some(seconds) => match seconds.parse::<u64>() {
-            Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
-            _ => {
-                return Err(format!(
-                    "--ttl-seconds {seconds:?} is not a positive integer"
-                ))
-            }
-        },
+        Some(seconds) => parse_ttl(seconds)?,
         None => DEFAULT_TOKEN_TTL,
     };
+    let subject = options.value("--subject").unwrap_or("local-user");
+    if subject.is_empty() {
+        return Err(
+            "--subject is empty; the functions reject a token without a subject, so \
+                    leave --subject out or name a user"
+                .to_owned(),
+        );
+    }
     let tenant_claim = std::env::var("TENANT_CLAIM")
         .ok()
         .filter(|claim| !claim.is_empty())
@@ -124,12 +125,27 @@ fn token(arguments: &[String]) -> Result<(), String> {
     let key = TokenKey::read_from(&default_key_file()).map_err(|error| error.to_string())?;
     let token = key.issue(&TokenRequest {
         tenant,
-        subject: options.value("--subject").unwrap_or("local-user"),
+        subject,
         tenant_claim: &tenant_claim,
         ttl,
     });
     println!("{token}");
     Ok(())
+}
+
+/// The maximum token lifetime that `token` issues: a week, far beyond any local session.
+const MAX_TOKEN_TTL_SECONDS: u64 = 7 * 24 * 60 * 60;
+
+fn parse_ttl(seconds: &str) -> Result<Duration, String> {
+    match seconds.parse::<u64>() {
+        Ok(parsed) if (1..=MAX_TOKEN_TTL_SECONDS).contains(&parsed) => {
+            Ok(Duration::from_secs(parsed))
+        }
+        _ => Err(format!(
+            "--ttl-seconds {seconds:?} is invalid; give a whole number of seconds from 1 to \
+             {MAX_TOKEN_TTL_SECONDS} (7 days)"
+        )),
+    }
 }
 
 fn with_usage(message: String) -> String {

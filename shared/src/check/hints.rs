@@ -212,7 +212,7 @@ pub(crate) fn no_such_bucket(call: &Call) -> String {
     let spec = call.spec();
     format!(
         "Check that bucket {bucket} exists in account {account}. \
-         If the name is wrong, create a new endpoint with the right bucket name.",
+         If the name is wrong, use the right one; a saved endpoint cannot be edited, so create a new one.",
         bucket = spec.bucket.as_str(),
         account = spec.role_arn.account_id(),
     )
@@ -220,8 +220,10 @@ pub(crate) fn no_such_bucket(call: &Call) -> String {
 
 pub(crate) fn wrong_region(actual: Option<&str>) -> String {
     match actual {
-        Some(actual) => format!("Create the endpoint again with region {actual}."),
-        None => "Create the endpoint again with the region the bucket was created in, as shown in the S3 console.".to_owned(),
+        Some(actual) => format!(
+            "Use region {actual}; a saved endpoint cannot be edited, so create a new one with it."
+        ),
+        None => "Use the region the bucket was created in, as shown in the S3 console; a saved endpoint cannot be edited, so create a new one with it.".to_owned(),
     }
 }
 

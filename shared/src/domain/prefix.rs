@@ -36,6 +36,14 @@ impl Prefix {
         if without_leading.is_empty() {
             return Ok(Self::whole_bucket());
         }
+        // A space copied along with a folder name would become part of every key the policy
+        // grants, so a prefix that starts or ends with white space is rejected with the fix.
+        if raw.trim() != raw {
+            return Err(reject(&format!(
+                "prefix must not start or end with spaces; write {:?} if the spaces are not part of the folder name",
+                raw.trim()
+            )));
+        }
         if without_leading.chars().any(char::is_control) {
             return Err(reject("prefix must not contain control characters"));
         }
@@ -58,7 +66,7 @@ impl Prefix {
         let normalized = format!("{}/", segments.join("/"));
         if normalized.len() > MAX_PREFIX_BYTES {
             return Err(reject(&format!(
-                "prefix must be at most {MAX_PREFIX_BYTES} bytes of UTF-8 so that object keys under it stay within S3's {MAX_OBJECT_KEY_BYTES}-byte limit; got {}",
+                "prefix must be at most {MAX_PREFIX_BYTES} bytes of UTF-8, counting the / that ends it, so that object keys under it stay within S3's {MAX_OBJECT_KEY_BYTES}-byte limit; got {}",
                 normalized.len()
             )));
         }
@@ -135,6 +143,19 @@ mod tests {
     fn prefix_keeps_spaces_and_non_ascii() {
         assert_eq!(prefix("Kosten 2026/Bücher").as_str(), "Kosten 2026/Bücher/");
         assert_eq!(prefix("報告").as_str(), "報告/");
+    }
+
+    #[test]
+    fn prefix_rejects_surrounding_spaces_with_the_fix() {
+        for raw in [" billing/", "billing/ ", "billing\t"] {
+            let error = Prefix::parse(raw).unwrap_err();
+            assert!(
+                error.message.contains("write \"billing"),
+                "{raw:?}: {}",
+                error.message
+            );
+        }
+        assert!(Prefix::parse("my folder/").is_ok());
     }
 
     #[test]

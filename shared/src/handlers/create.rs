@@ -12,7 +12,7 @@ use super::{run_connection_test, tenant_external_id, EndpointView};
 use crate::check::{ConnectionTester, TestReport};
 use crate::clock::{Clock, IdGenerator};
 use crate::config::AuthConfig;
-use crate::domain::{Endpoint, EndpointInput, EndpointSpec, FieldError};
+use crate::domain::{Endpoint, EndpointSpec, FieldError};
 use crate::http::{self, endpoint_not_found, ApiError, Caller, QueryParams, Reply, Route};
 use crate::store::{EndpointStore, IdempotencyClaim, StoreError, StoredResponse};
 use ::http::{header, HeaderValue, Method, StatusCode};
@@ -70,6 +70,7 @@ async fn dispatch(app: &CreateApp, request: &Request) -> Result<Reply, ApiError>
         (Name::Create, _) => create(app, &caller, request).await,
         (Name::Delete, params) => {
             QueryParams::parse(request, &[])?;
+            http::reject_body(request)?;
             delete(app, &caller, &params).await
         }
     }
@@ -84,8 +85,7 @@ struct CreateRequest {
 
 async fn create(app: &CreateApp, caller: &Caller, request: &Request) -> Result<Reply, ApiError> {
     let skip_test = QueryParams::parse(request, &["skip_test"])?.flag("skip_test")?;
-    let input: EndpointInput = http::parse_json_body(request)?;
-    let spec = EndpointSpec::parse(&input)?;
+    let (_, spec) = http::parse_and_validate(request, EndpointSpec::parse)?;
     super::reject_platform_role(&spec.connection.role_arn, app.tester.as_ref())?;
     let create = CreateRequest { spec, skip_test };
 
@@ -258,7 +258,9 @@ fn idempotency_key(request: &Request) -> Result<Option<String>, ApiError> {
     if values.next().is_some() {
         return Err(key_error("", "Idempotency-Key may be sent only once"));
     }
-    let text = value.to_str().unwrap_or("");
+    // A value with bytes outside visible ASCII is echoed lossily, so the error still shows it.
+    let lossy = String::from_utf8_lossy(value.as_bytes());
+    let text = value.to_str().unwrap_or(&lossy);
     let visible = !text.is_empty() && text.bytes().all(|b| b.is_ascii_graphic());
     if !visible || text.len() > MAX_IDEMPOTENCY_KEY_LEN {
         return Err(key_error(

@@ -39,9 +39,13 @@ async fn dispatch(app: &ListApp, request: &Request) -> Result<Reply, ApiError> {
     http::record_tenant(&caller);
 
     match http::resolve(&ROUTES, request)? {
-        (Name::List, _) => list(app, &caller, request).await,
+        (Name::List, _) => {
+            http::reject_body(request)?;
+            list(app, &caller, request).await
+        }
         (Name::Get, params) => {
             QueryParams::parse(request, &[])?;
+            http::reject_body(request)?;
             get(app, &caller, &params.endpoint_id()?).await
         }
     }

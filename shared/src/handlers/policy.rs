@@ -44,7 +44,10 @@ async fn dispatch(app: &PolicyApp, request: &Request) -> Result<Reply, ApiError>
     let (name, _) = http::resolve(&ROUTES, request)?;
     QueryParams::parse(request, &[])?;
     match name {
-        Name::ExternalId => external_id(app, &caller).await,
+        Name::ExternalId => {
+            http::reject_body(request)?;
+            external_id(app, &caller).await
+        }
         Name::Policies => policies(app, &caller, request).await,
     }
 }
@@ -68,8 +71,7 @@ async fn external_id(app: &PolicyApp, caller: &Caller) -> Result<Reply, ApiError
 }
 
 async fn policies(app: &PolicyApp, caller: &Caller, request: &Request) -> Result<Reply, ApiError> {
-    let input: PolicyInput = http::parse_json_body(request)?;
-    let policy_request = PolicyRequest::parse(&input)?;
+    let (input, policy_request) = http::parse_and_validate(request, PolicyRequest::parse)?;
     let external_id = tenant_external_id(app.store.as_ref(), &caller.tenant).await?;
 
     let bundle = render(&policy_request, &app.platform, &external_id).map_err(|error| {

@@ -6,7 +6,7 @@ use super::{run_connection_test, tenant_external_id};
 use crate::check::{ConnectionTester, TestReport};
 use crate::clock::Clock;
 use crate::config::AuthConfig;
-use crate::domain::{ConnectionInput, ConnectionSpec, EndpointId, Health};
+use crate::domain::{ConnectionSpec, EndpointId, Health};
 use crate::http::{self, ApiError, Caller, QueryParams, Reply, Route};
 use crate::store::{EndpointStore, HealthWrite};
 use ::http::{Method, StatusCode};
@@ -45,7 +45,10 @@ async fn dispatch(app: &TestApp, request: &Request) -> Result<Reply, ApiError> {
     QueryParams::parse(request, &[])?;
     match name {
         Name::TestUnsaved => test_unsaved(app, &caller, request).await,
-        Name::TestSaved => test_saved(app, &caller, request, &params.endpoint_id()?).await,
+        Name::TestSaved => {
+            http::reject_body(request)?;
+            test_saved(app, &caller, request, &params.endpoint_id()?).await
+        }
     }
 }
 
@@ -59,8 +62,7 @@ async fn test_unsaved(
     caller: &Caller,
     request: &Request,
 ) -> Result<Reply, ApiError> {
-    let input: ConnectionInput = http::parse_json_body(request)?;
-    let spec = ConnectionSpec::parse(&input)?;
+    let (_, spec) = http::parse_and_validate(request, ConnectionSpec::parse)?;
     super::reject_platform_role(&spec.role_arn, app.tester.as_ref())?;
     let external_id = tenant_external_id(app.store.as_ref(), &caller.tenant).await?;
 

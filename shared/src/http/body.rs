@@ -56,11 +56,57 @@ impl JsonBody for PolicyInput {
 /// A missing `Content-Type` is read as JSON, because some clients and the API Gateway console
 /// send none. API Gateway has already decoded base64 bodies by the time they arrive here.
 pub fn parse_json_body<T: JsonBody>(request: &Request) -> Result<T, ApiError> {
+    parse_and_validate(request, |_: &T| Ok(())).map(|(input, ())| input)
+}
+
+/// Parses the request body as `T` and validates it with `validate`, reporting unknown,
+/// repeated and mistyped fields together with the errors that `validate` finds in the other
+/// fields, so that the client sees every mistake in one response.
+pub fn parse_and_validate<T: JsonBody, S>(
+    request: &Request,
+    validate: impl FnOnce(&T) -> Result<S, ValidationErrors>,
+) -> Result<(T, S), ApiError> {
     check_content_type(request.headers())?;
     let bytes = body_bytes(request.body())?;
-    let object = parse_object(bytes)?;
-    reject_invalid_fields(&object, T::FIELDS)?;
-    deserialize_fields(object)
+    let (mut object, mut errors) = parse_object(bytes)?;
+
+    // Invalid entries are reported here and left out of `T`, so that `validate` checks only
+    // the fields that the body spelled right.
+    errors.extend(take_invalid_fields(&mut object, T::FIELDS));
+    let input: T = deserialize_fields(object)?;
+
+    match validate(&input) {
+        Ok(valid) if errors.is_empty() => Ok((input, valid)),
+        Ok(_) => Err(ApiError::Validation(ValidationErrors(errors))),
+        Err(ValidationErrors(more)) => {
+            let reported: Vec<String> = errors.iter().map(|error| error.field.clone()).collect();
+            errors.extend(
+                more.into_iter()
+                    .filter(|error| !reported.contains(&error.field)),
+            );
+            Err(ApiError::Validation(ValidationErrors(errors)))
+        }
+    }
+}
+
+/// Rejects a body on a route that reads none, so that a client never believes that fields it
+/// sent took effect (a `mode` sent to the test of a saved endpoint, say).
+pub fn reject_body(request: &Request) -> Result<(), ApiError> {
+    let bytes = match request.body() {
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes.as_slice(),
+        _ => &[][..],
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    Err(ApiError::BadRequest {
+        detail: format!(
+            "a {} request to this route takes no body; send the request without one",
+            request.method()
+        ),
+        errors: Vec::new(),
+    })
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
@@ -126,15 +172,27 @@ fn body_bytes(body: &Body) -> Result<&[u8], ApiError> {
     Ok(bytes)
 }
 
-fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+/// Parses the body into its top-level object and an error for each key given more than once.
+fn parse_object(bytes: &[u8]) -> Result<(Map<String, Value>, Vec<FieldError>), ApiError> {
+    // JSON forbids a byte order mark (RFC 8259, section 8.1), and the parser's own message
+    // for it ("expected value" at column 1) does not say what is wrong.
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return Err(ApiError::BadRequest {
+            detail: "request body starts with a UTF-8 byte order mark; send the JSON without it"
+                .to_owned(),
+            errors: Vec::new(),
+        });
+    }
     let top: TopLevel = serde_json::from_slice(bytes).map_err(|error| ApiError::MalformedJson {
         message: syntax_message(&error),
         line: error.line(),
         column: error.column(),
     })?;
     match top {
-        TopLevel::Object { object, repeated } if repeated.is_empty() => Ok(object),
-        TopLevel::Object { object, repeated } => Err(repeated_fields_error(&object, &repeated)),
+        TopLevel::Object { object, repeated } => {
+            let errors = repeated_field_errors(&object, &repeated);
+            Ok((object, errors))
+        }
         TopLevel::Other(type_name) => Err(ApiError::BadRequest {
             detail: format!("request body must be a JSON object, not {type_name}"),
             errors: Vec::new(),
@@ -142,11 +200,11 @@ fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-/// Builds the error for keys given more than once. Such a body is rejected because the client
+/// Builds the errors for keys given more than once. Such a body is rejected because the client
 /// meant one of the values, and keeping either silently (serde_json's `Map` keeps the last)
 /// may keep the wrong one.
-fn repeated_fields_error(object: &Map<String, Value>, repeated: &[String]) -> ApiError {
-    let errors = repeated
+fn repeated_field_errors(object: &Map<String, Value>, repeated: &[String]) -> Vec<FieldError> {
+    repeated
         .iter()
         .map(|name| {
             let last = object.get(name).map(value_text).unwrap_or_default();
@@ -156,8 +214,7 @@ fn repeated_fields_error(object: &Map<String, Value>, repeated: &[String]) -> Ap
                 "field is given more than once; send each field once",
             )
         })
-        .collect();
-    ApiError::Validation(ValidationErrors(errors))
+        .collect()
 }
 
 /// The top level of a request body: an object with the keys that occur more than once, or the
@@ -236,18 +293,17 @@ fn syntax_message(error: &serde_json::Error) -> String {
     }
 }
 
-/// Rejects unknown fields and known fields whose value is neither a string nor null, all in
-/// one response.
-fn reject_invalid_fields(object: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
+/// Removes unknown fields and known fields whose value is neither a string nor null from
+/// `object`, and returns an error for each.
+fn take_invalid_fields(object: &mut Map<String, Value>, known: &[&str]) -> Vec<FieldError> {
     let errors: Vec<FieldError> = object
         .iter()
         .filter_map(|(name, value)| field_error(name, value, known))
         .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(ValidationErrors(errors)))
+    for error in &errors {
+        object.remove(&error.field);
     }
+    errors
 }
 
 fn field_error(name: &str, value: &Value, known: &[&str]) -> Option<FieldError> {
@@ -381,6 +437,24 @@ mod tests {
     }
 
     #[test]
+    fn body_is_rejected_where_the_route_reads_none() {
+        assert!(reject_body(&request(None, "")).is_ok());
+        assert!(reject_body(&request(None, " \n")).is_ok());
+
+        let error = reject_body(&request(None, r#"{"mode":"read_write"}"#)).unwrap_err();
+        assert_eq!(error.status(), 400);
+    }
+
+    #[test]
+    fn body_names_a_byte_order_mark() {
+        let error = parse(None, "\u{feff}{\"mode\":\"read_only\"}").unwrap_err();
+        let ApiError::BadRequest { detail, .. } = error else {
+            panic!("expected BadRequest, got {error:?}");
+        };
+        assert!(detail.contains("byte order mark"), "{detail}");
+    }
+
+    #[test]
     fn body_rejects_a_field_given_twice() {
         let body = r#"{"mode":"read_only","bucket":"a","mode":"read_write","bucket":"b"}"#;
         let error = parse(None, body).unwrap_err();
@@ -413,6 +487,35 @@ mod tests {
                 "{body}: {detail}"
             );
         }
+    }
+
+    fn fields_of(error: ApiError) -> Vec<String> {
+        let ApiError::Validation(errors) = error else {
+            panic!("expected Validation, got {error:?}");
+        };
+        let mut fields: Vec<String> = errors.errors().iter().map(|e| e.field.clone()).collect();
+        fields.sort_unstable();
+        fields
+    }
+
+    #[test]
+    fn body_reports_unknown_and_invalid_fields_together() {
+        use crate::domain::ConnectionSpec;
+        let body = r#"{"foo":1,"mode":"rw","bucket":"B","region":"eu-west-1"}"#;
+
+        let error = parse_and_validate(&request(None, body), ConnectionSpec::parse).unwrap_err();
+
+        assert_eq!(fields_of(error), ["bucket", "foo", "mode", "role_arn"]);
+    }
+
+    #[test]
+    fn body_reports_a_mistyped_field_once() {
+        use crate::domain::ConnectionSpec;
+        let body = r#"{"mode":5,"mode":"x","bucket":"b-1","region":"eu-west-1"}"#;
+
+        let error = parse_and_validate(&request(None, body), ConnectionSpec::parse).unwrap_err();
+
+        assert_eq!(fields_of(error), ["mode", "role_arn"]);
     }
 
     #[test]

@@ -330,14 +330,21 @@ impl From<ValidationErrors> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::NameTaken { name, existing } => Self::Conflict(Box::new(Conflict {
+            StoreError::NameTaken {
+                requested,
+                name,
+                existing,
+            } => Self::Conflict(Box::new(Conflict {
                 detail: format!(
                     "an endpoint named {name:?} already exists ({existing}); choose another name"
                 ),
                 error: FieldError::new(
                     "name",
-                    &name,
-                    format!("name is already used by endpoint {existing}"),
+                    &requested,
+                    format!(
+                        "name is already used by endpoint {existing}, named {name:?}; names \
+                         are unique without regard to letter case"
+                    ),
                 ),
                 conflicting: ConflictingEndpoint {
                     id: existing,
@@ -434,6 +441,7 @@ mod tests {
             (StoreError::Corrupt("bad item".to_owned()), 500),
             (
                 StoreError::NameTaken {
+                    requested: "N".to_owned(),
                     name: "n".to_owned(),
                     existing: id,
                 },

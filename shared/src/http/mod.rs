@@ -9,7 +9,7 @@ mod response;
 mod route;
 
 pub use auth::{authenticate, Caller, LAMBDA_TENANT_KEY};
-pub use body::{parse_json_body, JsonBody, MAX_BODY_BYTES};
+pub use body::{parse_and_validate, parse_json_body, reject_body, JsonBody, MAX_BODY_BYTES};
 pub use error::{
     endpoint_not_found, ApiError, Conflict, ConflictingEndpoint, Problem,
     IN_PROGRESS_RETRY_AFTER_SECS, PROBLEM_TYPE_PREFIX, UNAVAILABLE_RETRY_AFTER_SECS,

@@ -40,7 +40,7 @@ impl QueryParams {
             .collect();
         if !unknown.is_empty() {
             unknown.sort_by(|a, b| a.field.cmp(&b.field));
-            let names: Vec<&str> = unknown.iter().map(|e| e.field.as_str()).collect();
+            let names: Vec<String> = unknown.iter().map(|e| format!("{:?}", e.field)).collect();
             return Err(ApiError::BadRequest {
                 detail: format!("unknown query parameter(s): {}", names.join(", ")),
                 errors: unknown,

@@ -17,8 +17,13 @@ pub const MAX_PAGE_SIZE: u32 = 100;
 /// Failures of the store, named after the condition that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// `name` is the holder's name as saved, which may differ in case from `requested`.
     #[error("an endpoint named {name:?} already exists: {existing}")]
-    NameTaken { name: String, existing: EndpointId },
+    NameTaken {
+        requested: String,
+        name: String,
+        existing: EndpointId,
+    },
 
     #[error("prefix {prefix:?} conflicts with endpoint {existing} on prefix {existing_prefix:?} of the same bucket")]
     PrefixConflict {

@@ -156,7 +156,11 @@ async fn serve_connection(stream: TcpStream, client: SocketAddr, gateway: Arc<Ga
         };
 
         let keep_alive = head.keep_alive;
-        let response = match read_body(&mut reader, &mut writer, head).await {
+        let body = tokio::time::timeout(IDLE_TIMEOUT, read_body(&mut reader, &mut writer, head));
+        let read = body
+            .await
+            .unwrap_or(Err(HeadError::Rejected(408, "Request Timeout")));
+        let response = match read {
             Ok(request) => gateway.handle(request).await,
             Err(HeadError::Rejected(status, message)) => {
                 warn!(
@@ -266,10 +270,18 @@ fn parse_head(buffer: &[u8], client: SocketAddr) -> Result<Head, HeadError> {
 /// rejected, as RFC 9112 (section 6.1) allows, because the two can disagree.
 fn body_framing(request: &HttpRequest) -> Result<Framing, HeadError> {
     let bad_request = HeadError::Rejected(400, "Bad Request");
-    match (
-        request.header("transfer-encoding"),
-        request.header("content-length"),
-    ) {
+    // Two Content-Length headers that disagree leave the body's end ambiguous.
+    let mut lengths = request
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .map(|(_, value)| value.as_slice());
+    let first_length = lengths.next();
+    if lengths.any(|other| Some(other) != first_length) {
+        return Err(bad_request);
+    }
+
+    match (request.header("transfer-encoding"), first_length) {
         (Some(_), Some(_)) => Err(bad_request),
         (Some(coding), None) if coding.eq_ignore_ascii_case(b"chunked") => Ok(Framing::Chunked),
         (Some(_), None) => Err(HeadError::Rejected(501, "Not Implemented")),
@@ -277,7 +289,9 @@ fn body_framing(request: &HttpRequest) -> Result<Framing, HeadError> {
         (None, Some(value)) => {
             let length = std::str::from_utf8(value)
                 .ok()
-                .and_then(|text| text.trim().parse::<usize>().ok())
+                .map(str::trim)
+                .filter(|text| !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()))
+                .and_then(|text| text.parse::<usize>().ok())
                 .ok_or(bad_request)?;
             if length > MAX_REQUEST_BYTES {
                 return Err(HeadError::Rejected(413, "Request Entity Too Large"));
@@ -304,6 +318,7 @@ fn keeps_alive(version: Option<u8>, connection: Option<&[u8]>) -> bool {
 }
 
 /// Reads the body that `head` announces. A chunked body over [`MAX_REQUEST_BYTES`] gets 413.
+/// The caller bounds the time, so a client that sends less than it announced gets 408.
 async fn read_body(
     reader: &mut BufReader<OwnedReadHalf>,
     writer: &mut OwnedWriteHalf,
@@ -342,7 +357,8 @@ async fn read_chunked(reader: &mut BufReader<OwnedReadHalf>) -> Result<Vec<u8>, 
             while !read_line(reader).await?.is_empty() {}
             return Ok(body);
         }
-        if body.len() + size > MAX_REQUEST_BYTES {
+        // Compared by subtraction, because a client may announce a size near usize::MAX.
+        if size > MAX_REQUEST_BYTES - body.len() {
             return Err(HeadError::Rejected(413, "Request Entity Too Large"));
         }
         let start = body.len();
@@ -427,7 +443,7 @@ mod tests {
 
     #[test]
     fn parse_head_rejects_bad_framing() {
-        let cases: [(&[u8], u16); 4] = [
+        let cases: [(&[u8], u16); 6] = [
             (b"GET /endpoints HTTP/1.1\r\nContent-Length: x\r\n\r\n", 400),
             (
                 b"GET /endpoints HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
@@ -438,6 +454,14 @@ mod tests {
                 413,
             ),
             (b"NOT A REQUEST\r\n\r\n", 400),
+            (
+                b"POST /endpoints HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
+                400,
+            ),
+            (
+                b"POST /endpoints HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+                400,
+            ),
         ];
         for (head, status) in cases {
             let result = parse_head(head, client());

@@ -168,7 +168,7 @@ pub async fn show_customer_mistake(
         endpoint_id: String::new(),
     };
     let connection = connection_body(walk, &outcome.bucket, &mistaken);
-    println!("  (the tester retries a denied AssumeRole for about 12 s, because IAM changes take time to reach STS)");
+    println!("  (the tester retries a denied AssumeRole for about 10 s, because IAM changes take time to reach STS)");
     let report = test_connection(walk, &connection, "failed").await?;
 
     let failed = failed_check(&report)?;

@@ -269,6 +269,7 @@ async fn name_taken(
     // differ from the requested one.
     let claim: NameClaimItem = items::from_item(item, "name claim")?;
     Err(StoreError::NameTaken {
+        requested: endpoint.spec.name.as_str().to_owned(),
         name: claim.name.as_str().to_owned(),
         existing: claim.endpoint_id,
     })
