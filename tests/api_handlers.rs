@@ -198,6 +198,7 @@ async fn concurrent_retries_create_one_endpoint() {
     assert_eq!(replayed.status, 201);
     assert_eq!(replayed.text, created[0].text);
     assert_eq!(replayed.headers["idempotent-replayed"], "true");
+    assert_eq!(replayed.headers["location"], created[0].headers["location"]);
     assert_eq!(harness.all_endpoints().await.len(), 1);
 }
 
@@ -488,6 +489,16 @@ fn bad_inputs() -> Vec<BadInput> {
             status: 400,
             field: "Idempotency-Key",
             value: "has space",
+        },
+        BadInput {
+            function: Function::CreateEndpoint,
+            event: Event::new("POST", "/endpoints")
+                .tenant(TENANT_A)
+                .header("Idempotency-Key", "k1,k2")
+                .json(&endpoint_body("Billing", "billing")),
+            status: 400,
+            field: "Idempotency-Key",
+            value: "k1,k2",
         },
         bad_list_query("mode=write", "mode", "write"),
         bad_list_query("feature=exports", "feature", "exports"),

@@ -39,9 +39,14 @@ impl Prefix {
         // A space copied along with a folder name would become part of every key the policy
         // grants, so a prefix that starts or ends with white space is rejected with the fix.
         if raw.trim() != raw {
+            let trimmed = raw.trim();
+            if trimmed.trim_matches('/').is_empty() {
+                return Err(reject(
+                    "prefix must not start or end with spaces; leave prefix out only if the endpoint should cover the whole bucket",
+                ));
+            }
             return Err(reject(&format!(
-                "prefix must not start or end with spaces; write {:?} if the spaces are not part of the folder name",
-                raw.trim()
+                "prefix must not start or end with spaces; write {trimmed:?} if the spaces are not part of the folder name"
             )));
         }
         if without_leading.chars().any(char::is_control) {

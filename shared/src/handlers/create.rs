@@ -85,8 +85,11 @@ struct CreateRequest {
 
 async fn create(app: &CreateApp, caller: &Caller, request: &Request) -> Result<Reply, ApiError> {
     let skip_test = QueryParams::parse(request, &["skip_test"])?.flag("skip_test")?;
-    let (_, spec) = http::parse_and_validate(request, EndpointSpec::parse)?;
-    super::reject_platform_role(&spec.connection.role_arn, app.tester.as_ref())?;
+    let (_, spec) = http::parse_and_validate(request, |input| {
+        let spec = EndpointSpec::parse(input)?;
+        super::reject_platform_role(&spec.connection.role_arn, app.tester.as_ref())?;
+        Ok(spec)
+    })?;
     let create = CreateRequest { spec, skip_test };
 
     match idempotency_key(request)? {
@@ -120,7 +123,7 @@ async fn create_once(
             response,
         } if request_hash == hash => {
             tracing::info!("replaying the response stored under the idempotency key");
-            return Ok(Reply::replay(response.status, response.body));
+            return Ok(replay(response.status, response.body));
         }
         IdempotencyClaim::InProgress { .. } | IdempotencyClaim::Completed { .. } => {
             return Err(ApiError::IdempotencyKeyReused(key.to_owned()));
@@ -249,6 +252,21 @@ fn created_reply(
     })
 }
 
+/// Rebuilds a stored response. A stored 201 gets its `Location` again from the endpoint id in
+/// its body, because only the status and the body are stored.
+fn replay(status: u16, body: String) -> Reply {
+    let location = (status == StatusCode::CREATED.as_u16())
+        .then(|| serde_json::from_str::<serde_json::Value>(&body).ok())
+        .flatten()
+        .and_then(|created| created["endpoint"]["id"].as_str().map(str::to_owned))
+        .and_then(|id| HeaderValue::from_str(&format!("/endpoints/{id}")).ok());
+    let reply = Reply::replay(status, body);
+    match location {
+        Some(value) => reply.with_header(header::LOCATION, value),
+        None => reply,
+    }
+}
+
 /// Reads the `Idempotency-Key` header: 1 to 255 visible ASCII characters, at most once.
 fn idempotency_key(request: &Request) -> Result<Option<String>, ApiError> {
     let mut values = request.headers().get_all(IDEMPOTENCY_KEY).iter();
@@ -261,6 +279,13 @@ fn idempotency_key(request: &Request) -> Result<Option<String>, ApiError> {
     // A value with bytes outside visible ASCII is echoed lossily, so the error still shows it.
     let lossy = String::from_utf8_lossy(value.as_bytes());
     let text = value.to_str().unwrap_or(&lossy);
+    // API Gateway joins a repeated header with commas, so a comma would hide a second key.
+    if text.contains(',') {
+        return Err(key_error(
+            text,
+            "Idempotency-Key may be sent only once and must not contain commas; send one key, such as a UUID",
+        ));
+    }
     let visible = !text.is_empty() && text.bytes().all(|b| b.is_ascii_graphic());
     if !visible || text.len() > MAX_IDEMPOTENCY_KEY_LEN {
         return Err(key_error(

@@ -97,7 +97,10 @@ fn test_deadline(request: &Request) -> Duration {
 /// Rejects a role in the platform's own AWS account. Roles there may trust the platform
 /// principal for the platform's own work. An endpoint that names one would let a tenant reach
 /// the platform's data, which is the confused deputy that External IDs guard against.
-fn reject_platform_role(role_arn: &RoleArn, tester: &dyn ConnectionTester) -> Result<(), ApiError> {
+fn reject_platform_role(
+    role_arn: &RoleArn,
+    tester: &dyn ConnectionTester,
+) -> Result<(), ValidationErrors> {
     let Some(account) = tester.platform_account_id() else {
         return Ok(());
     };
@@ -112,5 +115,5 @@ fn reject_platform_role(role_arn: &RoleArn, tester: &dyn ConnectionTester) -> Re
              in the AWS account that owns the bucket"
         ),
     );
-    Err(ValidationErrors::from(error).into())
+    Err(ValidationErrors::from(error))
 }

@@ -62,8 +62,11 @@ async fn test_unsaved(
     caller: &Caller,
     request: &Request,
 ) -> Result<Reply, ApiError> {
-    let (_, spec) = http::parse_and_validate(request, ConnectionSpec::parse)?;
-    super::reject_platform_role(&spec.role_arn, app.tester.as_ref())?;
+    let (_, spec) = http::parse_and_validate(request, |input| {
+        let spec = ConnectionSpec::parse(input)?;
+        super::reject_platform_role(&spec.role_arn, app.tester.as_ref())?;
+        Ok(spec)
+    })?;
     let external_id = tenant_external_id(app.store.as_ref(), &caller.tenant).await?;
 
     let report = run_connection_test(

@@ -16,6 +16,13 @@ use std::fmt;
 /// name and a description), so 16 KiB leaves room for whitespace and escapes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// The maximum number of unknown, repeated or mistyped fields that one response lists, so that a
+/// body of thousands of stray keys gets an error of bounded size.
+pub const MAX_BODY_FIELD_ERRORS: usize = 20;
+
+/// The maximum length of a field name that an error echoes. Longer names are cut.
+const MAX_ECHOED_NAME_CHARS: usize = 64;
+
 /// A JSON object body whose field names are known, so that every unknown field and every
 /// value of the wrong type can be reported at once rather than only the first one serde meets.
 pub trait JsonBody: DeserializeOwned {
@@ -71,8 +78,14 @@ pub fn parse_and_validate<T: JsonBody, S>(
     let (mut object, mut errors) = parse_object(bytes)?;
 
     // Invalid entries are reported here and left out of `T`, so that `validate` checks only
-    // the fields that the body spelled right.
-    errors.extend(take_invalid_fields(&mut object, T::FIELDS));
+    // the fields that the body spelled right. A field already reported as repeated is not
+    // reported again.
+    for error in take_invalid_fields(&mut object, T::FIELDS) {
+        if !errors.iter().any(|reported| reported.field == error.field) {
+            errors.push(error);
+        }
+    }
+    errors.truncate(MAX_BODY_FIELD_ERRORS);
     let input: T = deserialize_fields(object)?;
 
     match validate(&input) {
@@ -176,10 +189,17 @@ fn body_bytes(body: &Body) -> Result<&[u8], ApiError> {
 fn parse_object(bytes: &[u8]) -> Result<(Map<String, Value>, Vec<FieldError>), ApiError> {
     // JSON forbids a byte order mark (RFC 8259, section 8.1), and the parser's own message
     // for it ("expected value" at column 1) does not say what is wrong.
-    if bytes.starts_with(b"\xEF\xBB\xBF") {
+    let start = bytes.trim_ascii_start();
+    if start.starts_with(b"\xEF\xBB\xBF") {
         return Err(ApiError::BadRequest {
             detail: "request body starts with a UTF-8 byte order mark; send the JSON without it"
                 .to_owned(),
+            errors: Vec::new(),
+        });
+    }
+    if start.starts_with(b"\xFE\xFF") || start.starts_with(b"\xFF\xFE") {
+        return Err(ApiError::BadRequest {
+            detail: "request body is UTF-16; send the JSON in UTF-8".to_owned(),
             errors: Vec::new(),
         });
     }
@@ -209,7 +229,7 @@ fn repeated_field_errors(object: &Map<String, Value>, repeated: &[String]) -> Ve
         .map(|name| {
             let last = object.get(name).map(value_text).unwrap_or_default();
             FieldError::new(
-                name,
+                &echoed_name(name),
                 &last,
                 "field is given more than once; send each field once",
             )
@@ -296,14 +316,26 @@ fn syntax_message(error: &serde_json::Error) -> String {
 /// Removes unknown fields and known fields whose value is neither a string nor null from
 /// `object`, and returns an error for each.
 fn take_invalid_fields(object: &mut Map<String, Value>, known: &[&str]) -> Vec<FieldError> {
-    let errors: Vec<FieldError> = object
+    let invalid: Vec<(String, FieldError)> = object
         .iter()
-        .filter_map(|(name, value)| field_error(name, value, known))
+        .filter_map(|(name, value)| Some((name.clone(), field_error(name, value, known)?)))
         .collect();
-    for error in &errors {
-        object.remove(&error.field);
+    invalid
+        .into_iter()
+        .map(|(name, error)| {
+            object.remove(&name);
+            error
+        })
+        .collect()
+}
+
+/// Cuts a field name from the body to [`MAX_ECHOED_NAME_CHARS`], because the name, like a
+/// value, comes from the client and reaches the response and the logs.
+fn echoed_name(name: &str) -> String {
+    match name.char_indices().nth(MAX_ECHOED_NAME_CHARS) {
+        Some((end, _)) => format!("{}…", &name[..end]),
+        None => name.to_owned(),
     }
-    errors
 }
 
 fn field_error(name: &str, value: &Value, known: &[&str]) -> Option<FieldError> {
@@ -312,7 +344,11 @@ fn field_error(name: &str, value: &Value, known: &[&str]) -> Option<FieldError> 
             "unknown field; the accepted fields are {}",
             known.join(", ")
         );
-        return Some(FieldError::new(name, &value_text(value), message));
+        return Some(FieldError::new(
+            &echoed_name(name),
+            &value_text(value),
+            message,
+        ));
     }
     if value.is_string() || value.is_null() {
         return None;
@@ -321,7 +357,11 @@ fn field_error(name: &str, value: &Value, known: &[&str]) -> Option<FieldError> 
         "{name} must be a JSON string, not {}; write the value in double quotes",
         json_type_name(value)
     );
-    Some(FieldError::new(name, &value_text(value), message))
+    Some(FieldError::new(
+        &echoed_name(name),
+        &value_text(value),
+        message,
+    ))
 }
 
 fn deserialize_fields<T: DeserializeOwned>(object: Map<String, Value>) -> Result<T, ApiError> {
@@ -516,6 +556,37 @@ mod tests {
         let error = parse_and_validate(&request(None, body), ConnectionSpec::parse).unwrap_err();
 
         assert_eq!(fields_of(error), ["mode", "role_arn"]);
+    }
+
+    #[test]
+    fn body_reports_a_repeated_mistyped_field_once() {
+        let body = r#"{"name":"x","name":5,"foo":1,"foo":2}"#;
+
+        let error =
+            parse_and_validate(&request(None, body), |_: &EndpointInput| Ok(())).unwrap_err();
+
+        assert_eq!(fields_of(error), ["foo", "name"]);
+    }
+
+    #[test]
+    fn body_lists_a_bounded_number_of_short_field_names() {
+        let mut object: Map<String, Value> = (0..30)
+            .map(|n| (format!("stray{n}"), Value::from(n)))
+            .collect();
+        object.insert("k".repeat(1000), Value::from(1));
+        let body = Value::Object(object).to_string();
+
+        let ApiError::Validation(errors) = parse(None, &body).unwrap_err() else {
+            panic!("expected Validation");
+        };
+
+        assert_eq!(errors.errors().len(), MAX_BODY_FIELD_ERRORS);
+        let longest = errors
+            .errors()
+            .iter()
+            .map(|e| e.field.chars().count())
+            .max();
+        assert!(longest <= Some(MAX_ECHOED_NAME_CHARS + 1), "{longest:?}");
     }
 
     #[test]
