@@ -147,3 +147,24 @@ macro_rules! string_newtype_serde {
 }
 
 pub(crate) use string_newtype_serde;
+
+/// Returns whether `c` is invisible or changes the order in which text is shown: the soft
+/// hyphen, zero-width space, direction marks, embeddings, overrides and isolates, line and
+/// paragraph separators, invisible operators and the byte order mark. A name or prefix holding
+/// one can look like another (U+200B) or show in another order than it is stored (U+202E).
+/// The zero-width joiners U+200C and U+200D are allowed, because some scripts and emoji need
+/// them.
+pub(crate) fn is_hidden_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200E}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+    )
+}

@@ -1,6 +1,6 @@
 //! The customer's name and description for an endpoint.
 
-use super::error::{string_newtype_serde, FieldError};
+use super::error::{is_hidden_format, string_newtype_serde, FieldError};
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_DESCRIPTION_CHARS: usize = 1_000;
@@ -24,11 +24,15 @@ impl EndpointName {
                 ),
             ));
         }
-        if trimmed.chars().any(char::is_control) {
+        if trimmed
+            .chars()
+            .any(|c| c.is_control() || is_hidden_format(c))
+        {
             return Err(FieldError::new(
                 Self::FIELD,
                 raw,
-                "name must not contain control characters such as tabs or line breaks",
+                "name must not contain control characters such as tabs or line breaks, or \
+                 invisible or direction-changing characters such as U+200B or U+202E",
             ));
         }
         Ok(Self(trimmed.to_owned()))
@@ -40,6 +44,9 @@ impl EndpointName {
 
     /// Returns the form under which names are unique per tenant: "Billing" and "billing" are the
     /// same name.
+    ///
+    /// NOTE: lowercasing is not full Unicode case folding or normalization, so "Straße" and
+    /// "STRASSE", or a precomposed and a decomposed "Café", still count as different names.
     pub fn uniqueness_key(&self) -> String {
         self.0.to_lowercase()
     }
@@ -89,6 +96,14 @@ string_newtype_serde!(Description);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_rejects_hidden_format_characters() {
+        for raw in ["Billing\u{200b} 2026", "\u{202e}evil", "line\u{2028}break"] {
+            assert!(EndpointName::parse(raw).is_err(), "{raw:?}");
+        }
+        assert!(EndpointName::parse("family \u{1f468}\u{200d}\u{1f469}").is_ok());
+    }
 
     #[test]
     fn name_is_trimmed() {

@@ -1,6 +1,6 @@
 //! Folder prefixes inside a bucket, and the rule that decides when two of them conflict.
 
-use super::error::{string_newtype_serde, FieldError};
+use super::error::{is_hidden_format, string_newtype_serde, FieldError};
 
 /// S3's maximum object key length, in bytes of UTF-8.
 pub const MAX_OBJECT_KEY_BYTES: usize = 1_024;
@@ -49,8 +49,14 @@ impl Prefix {
                 "prefix must not start or end with spaces; write {trimmed:?} if the spaces are not part of the folder name"
             )));
         }
-        if without_leading.chars().any(char::is_control) {
-            return Err(reject("prefix must not contain control characters"));
+        if without_leading
+            .chars()
+            .any(|c| c.is_control() || is_hidden_format(c))
+        {
+            return Err(reject(
+                "prefix must not contain control characters, or invisible or direction-changing \
+                 characters such as U+200B or U+202E, which make one folder look like another",
+            ));
         }
         // IAM reads `*` and `?` as wildcards and `${...}` as a policy variable in resource ARNs,
         // so a prefix holding them would grant more than its own folder.
@@ -161,6 +167,14 @@ mod tests {
             );
         }
         assert!(Prefix::parse("my folder/").is_ok());
+    }
+
+    #[test]
+    fn prefix_rejects_hidden_format_characters() {
+        for raw in ["\u{200b}billing/", "bil\u{202e}ling/", "a\u{2028}b/"] {
+            assert!(Prefix::parse(raw).is_err(), "{raw:?}");
+        }
+        assert!(Prefix::parse("\u{0645}\u{200c}\u{0627}/").is_ok());
     }
 
     #[test]
