@@ -160,11 +160,11 @@ impl PolicyConfig {
     }
 }
 
-fn environment(name: &str) -> Option<String> {
+pub(crate) fn environment(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-fn non_empty(lookup: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+pub(crate) fn non_empty(lookup: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
     lookup(name).filter(|value| !value.trim().is_empty())
 }
 

@@ -8,7 +8,7 @@
 //! shortens start-up, because the SDK reads and decodes the whole system store when a client is
 //! built, which was most of the functions' extra init time in the cold-start benchmark.
 
-use crate::config::ConfigError;
+use crate::config::{environment, non_empty, ConfigError};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
@@ -33,8 +33,7 @@ impl TrustRoots {
     /// partition get the system store, because their endpoints are run by other operators
     /// whose certificate authorities this project does not list.
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let value = lookup(TLS_TRUST_ROOTS).filter(|value| !value.is_empty());
-        match value.as_deref() {
+        match non_empty(lookup, TLS_TRUST_ROOTS).as_deref() {
             Some("amazon") => Ok(Self::Amazon),
             Some("system") => Ok(Self::System),
             Some(other) => Err(ConfigError::Invalid {
@@ -61,7 +60,7 @@ impl TrustRoots {
 fn is_china_region(lookup: &dyn Fn(&str) -> Option<String>) -> bool {
     ["AWS_REGION", "AWS_DEFAULT_REGION"]
         .iter()
-        .find_map(|name| lookup(name).filter(|region| !region.is_empty()))
+        .find_map(|name| non_empty(lookup, name))
         .is_some_and(|region| region.starts_with("cn-"))
 }
 
@@ -81,7 +80,7 @@ pub fn http_client(roots: TrustRoots) -> SharedHttpClient {
 /// Loads the SDK configuration from the environment, as `aws_config::load_defaults` does,
 /// with the HTTPS client of [`TLS_TRUST_ROOTS`].
 pub async fn load_from_env() -> Result<SdkConfig, ConfigError> {
-    let roots = TrustRoots::from_lookup(&|name| std::env::var(name).ok())?;
+    let roots = TrustRoots::from_lookup(&environment)?;
     Ok(aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client(roots))
         .load()
